@@ -1,0 +1,1 @@
+"""The `synapse` command line: thin shells that format what the Store returns."""

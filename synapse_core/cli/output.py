@@ -1,0 +1,48 @@
+"""Helpers that every command uses to print: JSON for machines, lines for people."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from typing import Any
+
+import click
+from pydantic import BaseModel
+
+from synapse_core.cli.main import CliState
+
+json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON instead of text.")
+
+
+def state(ctx: click.Context) -> CliState:
+    """The shared CLI state of this invocation."""
+    return ctx.ensure_object(CliState)
+
+
+def to_jsonable(value: Any) -> Any:
+    """Models, lists of models and plain data, as JSON-ready data."""
+    if isinstance(value, BaseModel):
+        return value.model_dump(mode="json")
+    if isinstance(value, list | tuple):
+        return [to_jsonable(v) for v in value]
+    if isinstance(value, dict):
+        return {k: to_jsonable(v) for k, v in value.items()}
+    return value
+
+
+def emit(value: Any, as_json: bool, human: Callable[[], None]) -> None:
+    """Print ``value`` as JSON, or call ``human`` to print it for a person."""
+    if as_json:
+        click.echo(json.dumps(to_jsonable(value), indent=2, sort_keys=False))
+    else:
+        human()
+
+
+def human_size(size: int) -> str:
+    """Bytes as a short human figure (1.5 GiB)."""
+    value = float(size)
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
+        if value < 1024 or unit == "TiB":
+            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
+        value /= 1024
+    return f"{size} B"

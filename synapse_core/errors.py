@@ -1,0 +1,84 @@
+"""One family of user-facing errors.
+
+Every error a user can cause derives from :class:`SynapseError`; its message is a
+single line that names what was wrong and what to do. The CLI prints it and exits
+with :attr:`SynapseError.exit_code`; the HTTP API maps :attr:`code` to a status.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterable
+
+
+class SynapseError(Exception):
+    """A problem the user can fix; the message is shown as one line."""
+
+    exit_code: int = 1
+    code: str = "error"
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class NotInitialised(SynapseError):
+    """The store root has no store yet."""
+
+    code = "not_initialised"
+
+
+class InvalidInput(SynapseError):
+    """A name, path, kind or option given by the user is not acceptable."""
+
+    code = "invalid_input"
+    exit_code = 2
+
+
+class NotFound(SynapseError):
+    """A pack, profile, UI, source or policy of that name does not exist."""
+
+    code = "not_found"
+
+
+class Conflict(SynapseError):
+    """The request clashes with what exists (a taken name, an ambiguous choice)."""
+
+    code = "conflict"
+
+
+class StateFileInvalid(SynapseError):
+    """A file under the store does not parse or validate."""
+
+    code = "state_invalid"
+
+
+class IntegrityError(SynapseError):
+    """Bytes did not match the hash or size they were promised to have."""
+
+    code = "integrity"
+
+
+class SourceError(SynapseError):
+    """A source (a plugin) failed to answer or answered with an error."""
+
+    code = "source_failed"
+
+
+class PluginError(SynapseError):
+    """A plugin broke its contract; the message names the plugin."""
+
+    code = "plugin_failed"
+
+
+def unknown_name(what: str, name: str, known: Iterable[str]) -> NotFound:
+    """A NotFound for ``name`` that lists close or all known names."""
+    known = sorted(known)
+    close = difflib.get_close_matches(name, known, n=3)
+    if close:
+        hint = f"did you mean {', '.join(close)}?"
+    elif known:
+        hint = f"known: {', '.join(known)}"
+    else:
+        hint = f"there are no {what}s yet"
+    return NotFound(f"unknown {what} '{name}': {hint}")

@@ -1,0 +1,143 @@
+"""Typed models of every JSON file in the store (state/ and data/).
+
+Each file carries a ``schema_version``. Models ignore unknown keys only where a
+plugin may add its own (``source`` of a pack, ``plugins`` of the config).
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from synapse_core.kinds import AssetKind
+
+SCHEMA_VERSION = 1
+UpdatePolicy = Literal["follow_latest", "pinned"]
+Upstream = Literal["ok", "removed", "archived"]
+
+
+def utc_now() -> datetime:
+    """The current time in UTC, to the second."""
+    return datetime.now(UTC).replace(microsecond=0)
+
+
+class StrictModel(BaseModel):
+    """Base of the state models: unknown keys are errors, so typos are caught."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class Config(StrictModel):
+    """state/config.json: user settings. Never holds a secret."""
+
+    schema_version: int = SCHEMA_VERSION
+    default_ui_set: str = "default"
+    link_mode: Literal["symlink"] = "symlink"
+    parallel_downloads: int = Field(default=3, ge=1, le=16)
+    ui_installs: dict[str, list[str]] = Field(default_factory=dict)
+    allowed_origins: list[str] = Field(default_factory=list)
+    plugins: dict[str, dict[str, Any]] = Field(default_factory=dict)
+
+
+class UISets(StrictModel):
+    """state/ui_sets.json: named groups of UIs that `use` and `back` act on."""
+
+    schema_version: int = SCHEMA_VERSION
+    sets: dict[str, list[str]] = Field(default_factory=dict)
+
+
+class SourceInfo(BaseModel):
+    """Where a pack came from; sources add their own keys (ids, URLs, paths)."""
+
+    model_config = ConfigDict(extra="allow")
+
+    provider: str
+    url: str | None = None
+
+
+class ResourceSpec(StrictModel):
+    """One file a pack exposes: what it is and the name the UIs see."""
+
+    id: str
+    kind: AssetKind
+    expose: str
+    prefer: dict[str, str] = Field(default_factory=dict)
+
+
+class Pack(StrictModel):
+    """state/packs/<Pack>/pack.json: what the user asked for."""
+
+    schema_version: int = SCHEMA_VERSION
+    name: str
+    source: SourceInfo
+    policy: UpdatePolicy = "pinned"
+    base_model: str | None = None
+    trigger_words: list[str] = Field(default_factory=list)
+    tags: list[str] = Field(default_factory=list)
+    creator: str | None = None
+    description: str | None = None
+    upstream: Upstream = "ok"
+    last_checked: datetime | None = None
+    resources: list[ResourceSpec] = Field(default_factory=list)
+
+    def resource(self, resource_id: str) -> ResourceSpec | None:
+        """The resource with that id, if any."""
+        return next((r for r in self.resources if r.id == resource_id), None)
+
+
+class LockedResource(StrictModel):
+    """What one resource resolved to, exactly."""
+
+    sha256: str
+    size: int = Field(ge=0)
+    file_name: str
+    url: str | None = None
+    version_id: int | None = None
+    file_id: int | None = None
+    hashes: dict[str, str] = Field(default_factory=dict)
+
+    @field_validator("sha256")
+    @classmethod
+    def _lower_hex(cls, value: str) -> str:
+        value = value.lower()
+        if len(value) != 64 or any(c not in "0123456789abcdef" for c in value):
+            raise ValueError("must be 64 hex characters")
+        return value
+
+
+class PackLock(StrictModel):
+    """state/packs/<Pack>/lock.json: the exact bytes each resource is."""
+
+    schema_version: int = SCHEMA_VERSION
+    resolved_at: datetime = Field(default_factory=utc_now)
+    resources: dict[str, LockedResource] = Field(default_factory=dict)
+
+
+class ConflictSettings(StrictModel):
+    """How a profile resolves entries the UI would see under the same name."""
+
+    policy: str = "last_wins"
+
+
+class Profile(StrictModel):
+    """state/profiles/<name>/profile.json: which packs a UI sees, in order."""
+
+    schema_version: int = SCHEMA_VERSION
+    name: str
+    conflicts: ConflictSettings = Field(default_factory=ConflictSettings)
+    packs: list[str] = Field(default_factory=list)
+
+
+class UIRuntime(StrictModel):
+    """The profile stack of one UI; the last element is active."""
+
+    stack: list[str] = Field(default_factory=lambda: ["global"])
+
+
+class Runtime(StrictModel):
+    """data/runtime.json: one profile stack per UI."""
+
+    schema_version: int = SCHEMA_VERSION
+    ui: dict[str, UIRuntime] = Field(default_factory=dict)

@@ -1,0 +1,76 @@
+"""Validation of names that become file or folder names (packs, profiles, exposed files)."""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+
+from synapse_core.errors import InvalidInput
+
+_WINDOWS_RESERVED = {"CON", "PRN", "AUX", "NUL"} | {f"{p}{n}" for p in ("COM", "LPT") for n in range(1, 10)}
+_FORBIDDEN_CHARS = set('/\\<>:"|?*')
+MAX_NAME_LENGTH = 120
+
+
+def problem_with_name(name: str) -> str | None:
+    """Why ``name`` cannot be a single path component on every filesystem, or None."""
+    if not name or not name.strip():
+        return "it is empty"
+    if name in (".", "..") or ".." in name:
+        return "it contains '..'"
+    bad = sorted({c for c in name if c in _FORBIDDEN_CHARS})
+    if bad:
+        return f"it contains {' '.join(repr(c) for c in bad)}"
+    if any(unicodedata.category(c) == "Cc" for c in name):
+        return "it contains control characters"
+    if name.split(".")[0].upper().rstrip() in _WINDOWS_RESERVED:
+        return "it is a name Windows reserves"
+    if name[-1] in ". " or name[0] == " ":
+        return "it starts with a space or ends with a dot or space"
+    if len(name) > MAX_NAME_LENGTH:
+        return f"it is longer than {MAX_NAME_LENGTH} characters"
+    return None
+
+
+def check_pack_name(name: str) -> str:
+    """Return ``name`` if it is a valid pack name, else raise InvalidInput."""
+    problem = problem_with_name(name)
+    if problem is None and name.startswith("work__"):
+        problem = "the prefix 'work__' is reserved for work profiles"
+    if problem is not None:
+        raise InvalidInput(f"invalid pack name {name!r}: {problem}; choose another with --name")
+    return name
+
+
+def sanitize_file_name(raw: str, fallback: str = "file") -> str:
+    """Make ``raw`` a safe single file name: no separators, no control characters,
+    no Windows-reserved names or trailing dots; unicode letters are kept."""
+    name = unicodedata.normalize("NFC", raw)
+    name = name.replace("/", "_").replace("\\", "_")
+    name = "".join("_" if c in _FORBIDDEN_CHARS or unicodedata.category(c) == "Cc" else c for c in name)
+    name = re.sub(r"\.{2,}", ".", name).strip(" .")
+    stem, dot, ext = name.partition(".")
+    if stem.upper() in _WINDOWS_RESERVED:
+        name = f"{stem}_{dot}{ext}"
+    if not name:
+        return fallback
+    return name[:200]
+
+
+def sanitize_pack_name(raw: str) -> str:
+    """A pack name derived from free text such as a model's title."""
+    name = re.sub(r"[^\w.\- ]+", "", unicodedata.normalize("NFC", raw)).strip()
+    name = re.sub(r"\s+", "_", name).strip("._")
+    if name.startswith("work__"):
+        name = name[len("work__") :]
+    return name[:MAX_NAME_LENGTH] or "pack"
+
+
+def check_relative_path(path: str) -> str:
+    """Return a posix relative path if each of its parts is a safe name, else raise."""
+    parts = path.replace("\\", "/").split("/")
+    for part in parts:
+        problem = problem_with_name(part)
+        if problem is not None:
+            raise InvalidInput(f"invalid file path {path!r}: {problem}")
+    return "/".join(parts)

@@ -1,0 +1,272 @@
+"""Loading plugins safely, and the registry of what they contribute.
+
+A :class:`PluginRegistry` is an object you construct and pass around; nothing
+is loaded at import time. Entry points are loaded one at a time: a plugin that
+fails to import, registers an unknown hook, returns the wrong thing or claims
+a name another plugin has is recorded as *failed* and never breaks the others.
+
+Environment:
+
+* ``SYNAPSE_LOAD_PLUGINS``: comma-separated allow-list of entry-point names
+  (set but empty: no entry-point plugins at all).
+* ``SYNAPSE_DISABLE_PLUGINS``: comma-separated block-list.
+* ``SYNAPSE_STRICT_PLUGINS=1``: re-raise load errors (for plugin authors and CI).
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+from collections.abc import Callable, Iterable, Mapping
+from importlib import metadata
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
+
+import pluggy
+from pydantic import BaseModel, Field
+
+from synapse_core import hookspecs
+from synapse_core.conflicts import ConflictPolicy
+from synapse_core.errors import InvalidInput, PluginError, unknown_name
+from synapse_core.kinds import AssetKind
+from synapse_core.sources import Source
+from synapse_core.ui import KindFolder, UIAdapter, Unsupported
+
+if TYPE_CHECKING:
+    import click
+
+BUILTIN_PLUGINS: tuple[str, ...] = (
+    "synapse_core.builtin.conflict_policies",
+    "synapse_core.builtin.local_source",
+)
+ENTRY_POINT_GROUP = "synapse"
+Category = Literal["ui", "source", "policy", "command"]
+T = TypeVar("T")
+
+
+class PluginRecord(BaseModel):
+    """One plugin as ``synapse plugins`` shows it."""
+
+    name: str
+    distribution: str | None = None
+    version: str | None = None
+    builtin: bool = False
+    status: Literal["loaded", "failed", "disabled"] = "loaded"
+    reason: str | None = None
+    hooks: list[str] = Field(default_factory=list)
+    contributes: dict[str, list[str]] = Field(default_factory=dict)
+
+
+class PluginLoadError(Exception):
+    """Why one plugin could not be used (recorded, not raised, unless strict)."""
+
+
+def _env_list(env: Mapping[str, str], key: str) -> set[str] | None:
+    value = env.get(key)
+    if value is None:
+        return None
+    return {item.strip() for item in value.split(",") if item.strip()}
+
+
+class PluginRegistry:
+    """The loaded plugins and the adapters, sources and policies they contribute."""
+
+    def __init__(self, *, strict: bool = False, warn: Callable[[str], None] | None = None) -> None:
+        self.manager = pluggy.PluginManager(hookspecs.PROJECT_NAME)
+        self.manager.add_hookspecs(hookspecs)
+        self.strict = strict
+        self._warn = warn
+        self.records: list[PluginRecord] = []
+        self.ui_adapters: dict[str, UIAdapter] = {}
+        self.sources: dict[str, Source] = {}
+        self.policies: dict[str, ConflictPolicy] = {}
+        self._providers: dict[tuple[str, str], str] = {}
+
+    @classmethod
+    def load(
+        cls,
+        *,
+        entry_points: bool = True,
+        builtins: bool = True,
+        plugins: Iterable[tuple[str, object]] = (),
+        env: Mapping[str, str] | None = None,
+        warn: Callable[[str], None] | None = None,
+    ) -> PluginRegistry:
+        """Build a registry: built-ins, then extra ``(name, plugin)`` pairs, then entry points."""
+        env = os.environ if env is None else env
+        registry = cls(strict=env.get("SYNAPSE_STRICT_PLUGINS", "") == "1", warn=warn)
+        if builtins:
+            for module_name in BUILTIN_PLUGINS:
+                registry.add(module_name.rsplit(".", 1)[1], lambda m=module_name: importlib.import_module(m), builtin=True)
+        for name, plugin in plugins:
+            registry.add(name, lambda p=plugin: p)
+        if entry_points:
+            registry.load_entry_points(env)
+        return registry
+
+    def load_entry_points(self, env: Mapping[str, str]) -> None:
+        """Load every entry point of the ``synapse`` group, one at a time."""
+        allow = _env_list(env, "SYNAPSE_LOAD_PLUGINS")
+        block = _env_list(env, "SYNAPSE_DISABLE_PLUGINS") or set()
+        for ep in sorted(metadata.entry_points(group=ENTRY_POINT_GROUP), key=lambda e: e.name):
+            dist = ep.dist
+            record = PluginRecord(
+                name=ep.name,
+                distribution=dist.metadata["Name"] if dist else None,
+                version=dist.version if dist else None,
+            )
+            if (allow is not None and ep.name not in allow) or ep.name in block:
+                record.status, record.reason = "disabled", "disabled by SYNAPSE_LOAD_PLUGINS/SYNAPSE_DISABLE_PLUGINS"
+                self.records.append(record)
+                continue
+            self._add_record(record, ep.load)
+
+    def add(self, name: str, loader: Callable[[], object], *, builtin: bool = False) -> PluginRecord:
+        """Register one plugin object produced by ``loader`` (a module or any object)."""
+        return self._add_record(PluginRecord(name=name, builtin=builtin), loader)
+
+    def _add_record(self, record: PluginRecord, loader: Callable[[], object]) -> PluginRecord:
+        self.records.append(record)
+        try:
+            plugin = loader()
+            self._register(record, plugin)
+        except Exception as exc:  # a plugin's failure must never break the others
+            record.status, record.reason = "failed", _reason(exc)
+            if self.strict:
+                raise
+            self.warn(f"plugin '{record.name}' failed to load: {record.reason}")
+        return record
+
+    def warn(self, message: str) -> None:
+        """Pass a warning to whoever asked for them (the CLI prints them on stderr)."""
+        if self._warn is not None:
+            self._warn(message)
+
+    def _register(self, record: PluginRecord, plugin: object) -> None:
+        if self.manager.is_registered(plugin):
+            raise PluginLoadError("the same plugin object is already registered under another name")
+        self.manager.register(plugin, name=record.name)
+        try:
+            callers = self.manager.get_hookcallers(plugin) or []
+            unknown = [c.name for c in callers if c.spec is None]
+            if unknown:
+                raise PluginLoadError(f"unknown hook {', '.join(unknown)} (hooks are listed in synapse_core/hookspecs.py)")
+            record.hooks = sorted(c.name for c in callers)
+            self._collect(record, plugin)
+        except Exception:
+            self.manager.unregister(plugin)
+            raise
+
+    def _collect(self, record: PluginRecord, plugin: object) -> None:
+        """Call the plugin's contribution hooks and validate what they return."""
+        adapters = self._call(plugin, "synapse_ui_adapters", UIAdapter)
+        sources = self._call(plugin, "synapse_sources", Source)
+        policies = self._call(plugin, "synapse_conflict_policies", ConflictPolicy)
+        for adapter in adapters:
+            _check_layout(adapter)
+        staged = [("ui", adapters, self.ui_adapters), ("source", sources, self.sources), ("policy", policies, self.policies)]
+        for category, items, _ in staged:
+            self._claim(record, category, [getattr(item, "name", None) for item in items])
+        for category, items, target in staged:
+            for item in items:
+                target[item.name] = item  # type: ignore[index]
+                self._providers[(category, item.name)] = record.name
+            if items:
+                record.contributes[category] = sorted(item.name for item in items)
+
+    def _call(self, plugin: object, hook_name: str, expected: type[T]) -> list[T]:
+        impl = getattr(plugin, hook_name, None)
+        caller = getattr(self.manager.hook, hook_name)
+        if impl is None or not any(i.plugin is plugin for i in caller.get_hookimpls()):
+            return []
+        result = impl()
+        if not isinstance(result, list | tuple):
+            raise PluginLoadError(f"{hook_name}() returned {type(result).__name__}, expected a list")
+        for item in result:
+            if not isinstance(item, expected):
+                raise PluginLoadError(f"{hook_name}() returned {type(item).__name__}, expected {expected.__name__}")
+        return list(result)
+
+    def _claim(self, record: PluginRecord, category: str, names: list[Any]) -> None:
+        for name in names:
+            if not isinstance(name, str) or not name:
+                raise PluginLoadError(f"a {category} without a name")
+            other = self._providers.get((category, name))
+            if other is not None or names.count(name) > 1:
+                raise PluginLoadError(f"{category} name '{name}' is already provided by plugin '{other or record.name}'")
+
+    def register_commands(self, cli: click.Group) -> None:
+        """Let each loaded plugin add CLI commands; a failing plugin is recorded, not raised."""
+        by_name = {record.name: record for record in self.records}
+        for impl in self.manager.hook.synapse_register_commands.get_hookimpls():
+            record = by_name[impl.plugin_name]
+            before = dict(cli.commands)
+            try:
+                impl.function(cli=cli)
+                added = [name for name in cli.commands if name not in before]
+                replaced = [name for name, cmd in before.items() if cli.commands.get(name) is not cmd]
+                if replaced:
+                    cli.commands.update(before)
+                    raise PluginLoadError(f"command name '{replaced[0]}' is already taken")
+                if added:
+                    record.contributes["command"] = sorted(added)
+            except Exception as exc:
+                for name in [n for n in cli.commands if n not in before]:
+                    del cli.commands[name]
+                record.status, record.reason = "failed", _reason(exc)
+                if self.strict:
+                    raise
+                self.warn(f"plugin '{record.name}' failed to add commands: {record.reason}")
+
+    def ui(self, name: str) -> UIAdapter:
+        """The UI adapter called ``name``."""
+        return _pick("UI", name, self.ui_adapters)
+
+    def source(self, name: str) -> Source:
+        """The source called ``name``."""
+        return _pick("source", name, self.sources)
+
+    def policy(self, name: str) -> ConflictPolicy:
+        """The conflict policy called ``name``."""
+        return _pick("conflict policy", name, self.policies)
+
+    def source_for(self, ref: str) -> Source:
+        """The source that understands ``ref``; plugin sources are asked before built-ins."""
+        builtin = {r.name for r in self.records if r.builtin}
+        ordered = sorted(self.sources.values(), key=lambda s: (self._providers[("source", s.name)] in builtin, s.name))
+        for source in ordered:
+            try:
+                if source.can_handle(ref):
+                    return source
+            except Exception as exc:
+                raise PluginError(f"source '{source.name}' failed on {ref!r}: {_reason(exc)}") from exc
+        names = ", ".join(s.name for s in ordered) or "none"
+        raise InvalidInput(f"no source understands {ref!r} (sources: {names}); give a file, a folder, or a URL a source knows")
+
+    def provider_of(self, category: Category, name: str) -> str | None:
+        """The plugin that contributed ``name`` in ``category``."""
+        return self._providers.get((category, name))
+
+
+def _pick(what: str, name: str, items: Mapping[str, T]) -> T:
+    if name not in items:
+        raise unknown_name(what, name, items)
+    return items[name]
+
+
+def _check_layout(adapter: UIAdapter) -> None:
+    layout = getattr(adapter, "layout", None)
+    if not isinstance(layout, Mapping):
+        raise PluginLoadError(f"UI adapter '{adapter.name}' has no layout mapping")
+    missing = [kind.value for kind in AssetKind if kind not in layout]
+    if missing:
+        raise PluginLoadError(f"UI adapter '{adapter.name}' says nothing about kinds: {', '.join(missing)}")
+    for kind, entry in layout.items():
+        if not isinstance(entry, KindFolder | Unsupported):
+            raise PluginLoadError(f"UI adapter '{adapter.name}': layout[{kind}] is not a KindFolder or Unsupported")
+
+
+def _reason(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    first = text[0] if text else ""
+    return f"{type(exc).__name__}: {first}" if first else type(exc).__name__
+

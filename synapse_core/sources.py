@@ -1,0 +1,183 @@
+"""The contract of an asset source: turn a reference into a pack, and fetch bytes.
+
+A source plugin returns :class:`Source` instances from the ``synapse_sources``
+hook. Sources never write into the store: they describe packs, and they stream
+bytes into a :class:`DownloadSink` that the core gives them, which hashes,
+resumes and publishes.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import ClassVar, Protocol
+
+import attrs
+
+from synapse_core.errors import SourceError
+from synapse_core.kinds import AssetKind
+from synapse_core.models import LockedResource, Pack, ResourceSpec
+
+
+@attrs.frozen
+class ImportRequest:
+    """What the user asked to import: a reference and generic options."""
+
+    ref: str
+    name: str | None = None
+    """The pack name the user chose (``--name``), if any."""
+    kind: AssetKind | None = None
+    """The kind the user forced (``--kind``), if any."""
+    policy: str | None = None
+    """``follow_latest`` or ``pinned`` when the user forced one (``--follow``/``--pin``)."""
+    file_ids: tuple[str, ...] = ()
+    """Specific files to take (``--file``), in the source's own ids."""
+    all_files: bool = False
+    prefer: Mapping[str, str] = attrs.field(factory=dict)
+    """Preferences such as ``format=SafeTensor``, ``fp=fp16`` (``--prefer``)."""
+
+
+@attrs.frozen
+class FetchTarget:
+    """The file a resource is: where to get it and what it must hash to."""
+
+    file_name: str
+    url: str | None = None
+    sha256: str | None = None
+    """Lower-case hex; None when the source does not know it yet."""
+    size: int | None = None
+    version_id: int | None = None
+    file_id: int | None = None
+    hashes: Mapping[str, str] = attrs.field(factory=dict)
+
+    @classmethod
+    def from_locked(cls, locked: LockedResource) -> FetchTarget:
+        """The target that re-fetches a locked resource."""
+        return cls(
+            file_name=locked.file_name,
+            url=locked.url,
+            sha256=locked.sha256,
+            size=locked.size,
+            version_id=locked.version_id,
+            file_id=locked.file_id,
+            hashes=dict(locked.hashes),
+        )
+
+
+@attrs.frozen
+class ResolvedResource:
+    """One resource of a resolved pack and the file it resolves to."""
+
+    spec: ResourceSpec
+    target: FetchTarget
+
+
+@attrs.frozen
+class PreviewImage:
+    """A preview the core stores under ``resources/previews/``; failures never fail an import."""
+
+    file_name: str
+    url: str
+
+
+@attrs.frozen
+class ResolvedPack:
+    """A pack draft: the pack.json to write and the files its resources are."""
+
+    pack: Pack
+    resources: tuple[ResolvedResource, ...]
+    previews: tuple[PreviewImage, ...] = ()
+
+
+@attrs.frozen
+class SearchHit:
+    """One result of a remote search."""
+
+    source: str
+    ref: str
+    """A reference that ``synapse import`` accepts."""
+    name: str
+    kind: AssetKind
+    base_model: str | None = None
+    creator: str | None = None
+    tags: tuple[str, ...] = ()
+
+
+@attrs.frozen
+class SearchQuery:
+    """A remote search: free text and optional filters."""
+
+    text: str
+    kind: AssetKind | None = None
+    base_model: str | None = None
+    limit: int = 20
+
+
+class DownloadSink(Protocol):
+    """Where a source streams a file's bytes. The core hashes and publishes them."""
+
+    @property
+    def offset(self) -> int:
+        """Bytes already kept from an earlier attempt: ask the server for the rest."""
+
+    @property
+    def validator(self) -> str | None:
+        """The ETag or Last-Modified recorded with the partial bytes (for If-Range)."""
+
+    def begin(self, total: int | None, validator: str | None = None) -> None:
+        """Announce the full size (if known) and the response's validator."""
+
+    def write(self, chunk: bytes) -> None:
+        """Append bytes after :attr:`offset`."""
+
+    def restart(self) -> None:
+        """Drop the partial bytes: the server did not resume, the data starts again at 0."""
+
+
+ProgressCallback = Callable[[int], None]
+
+
+class Source(ABC):
+    """Where packs come from (Civitai, local files, ...).
+
+    Subclasses set a stable :attr:`name` (recorded as ``source.provider`` in
+    pack.json) and implement :meth:`can_handle`, :meth:`resolve` and one of
+    :meth:`local_path` / :meth:`fetch`. Optional abilities (search, identify,
+    updates) raise :class:`NotSupported` by default. Errors a user can act on
+    are :class:`synapse_core.errors.SynapseError` with a one-line message that
+    never contains a secret.
+    """
+
+    name: ClassVar[str]
+    display_name: ClassVar[str]
+
+    @abstractmethod
+    def can_handle(self, ref: str) -> bool:
+        """Whether ``ref`` (a URL, an id, a path...) is something this source understands."""
+
+    @abstractmethod
+    def resolve(self, request: ImportRequest) -> ResolvedPack:
+        """Turn a reference into a pack draft. No bytes of model files are fetched here."""
+
+    def local_path(self, pack: Pack, target: FetchTarget) -> Path | None:
+        """A local file holding ``target``'s bytes, if the source has one (ingested by link or copy)."""
+        return None
+
+    def fetch(self, pack: Pack, target: FetchTarget, sink: DownloadSink) -> None:
+        """Stream ``target``'s bytes into ``sink``, resuming from ``sink.offset``."""
+        raise NotSupported(f"source '{self.name}' cannot download files")
+
+    def search(self, query: SearchQuery) -> Sequence[SearchHit]:
+        """Find packs this source offers."""
+        raise NotSupported(f"source '{self.name}' cannot search")
+
+    def identify(self, sha256s: Sequence[str]) -> Mapping[str, ResolvedPack]:
+        """Look files up by sha256; return a draft for each hash the source knows."""
+        raise NotSupported(f"source '{self.name}' cannot identify files")
+
+
+class NotSupported(SourceError):
+    """The source does not offer this ability."""
+
+    code = "not_supported"

@@ -1,0 +1,131 @@
+"""The contract of a UI adapter: where a UI looks for each asset kind.
+
+A UI plugin returns :class:`UIAdapter` instances from the
+``synapse_ui_adapters`` hook. An adapter is plain data plus two pure planning
+methods; the core builds views and writes files, the adapter never does.
+"""
+
+from __future__ import annotations
+
+import posixpath
+from abc import ABC, abstractmethod
+from collections.abc import Mapping
+from enum import StrEnum
+from pathlib import Path
+from typing import ClassVar
+
+import attrs
+
+from synapse_core.kinds import AssetKind
+
+
+class KeyStyle(StrEnum):
+    """The name a UI keys a model file by, which decides what counts as a conflict."""
+
+    RELATIVE_PATH = "relative_path"
+    """The path relative to the kind's folder, e.g. ``sub/x.safetensors`` (ComfyUI)."""
+    STEM = "stem"
+    """The bare file name without extension, e.g. ``x`` (A1111 LoRAs, embeddings)."""
+    BASENAME = "basename"
+    """The bare file name with extension, e.g. ``x.safetensors`` (A1111 VAEs)."""
+
+
+@attrs.frozen
+class KindFolder:
+    """Where a UI finds one asset kind, and how it lists and names those files."""
+
+    folder: str
+    """Posix path inside the UI's root, e.g. ``models/Lora``."""
+    extensions: frozenset[str]
+    """Lower-case file extensions the UI lists there, with the dot."""
+    key_style: KeyStyle
+    """The name the UI keys files by (see :class:`KeyStyle`)."""
+    source: str
+    """Where in the UI's own code this fact comes from, e.g. ``folder_paths.py``."""
+    attach_key: str | None = None
+    """What points the UI at an outside folder for this kind: a ComfyUI
+    folder_paths key, or an A1111-family command-line flag; None if nothing can."""
+
+
+@attrs.frozen
+class Unsupported:
+    """A kind the UI cannot use; declared so that nothing is dropped silently."""
+
+    reason: str
+
+
+@attrs.frozen
+class FileChange:
+    """A file an attach or detach would write, with its full new content."""
+
+    path: Path
+    content: str
+    summary: str
+
+
+@attrs.frozen
+class AttachPlan:
+    """What attaching (or detaching) an install means: files to write and text to show."""
+
+    ui: str
+    install: Path
+    view: Path
+    instructions: str
+    """What to print: the yaml section, the command-line flags, and how to use them."""
+    changes: tuple[FileChange, ...] = ()
+    """Files the core writes atomically when the user did not ask for --print."""
+
+
+class UIAdapter(ABC):
+    """How one UI (ComfyUI, Forge, ...) lays out model folders and is pointed at a view.
+
+    Subclasses set :attr:`name` (stable, lower-case; selects the adapter),
+    :attr:`display_name`, and :attr:`layout` with an entry for EVERY
+    :class:`AssetKind`: a :class:`KindFolder` or an :class:`Unsupported`.
+    The plugin manager rejects an adapter whose layout misses a kind.
+    """
+
+    name: ClassVar[str]
+    display_name: ClassVar[str]
+    layout: ClassVar[Mapping[AssetKind, KindFolder | Unsupported]]
+
+    def folder(self, kind: AssetKind) -> KindFolder | None:
+        """The folder for ``kind``, or None when the UI does not support it."""
+        entry = self.layout.get(kind)
+        return entry if isinstance(entry, KindFolder) else None
+
+    def accepts(self, kind: AssetKind, file_name: str) -> bool:
+        """Whether the UI would list a file of this kind and name."""
+        folder = self.folder(kind)
+        if folder is None:
+            return False
+        suffix = posixpath.splitext(file_name)[1].lower()
+        return not folder.extensions or suffix in folder.extensions
+
+    def conflict_key(self, kind: AssetKind, relative_path: str) -> str:
+        """The name under which the UI would see ``relative_path`` (inside the kind's
+        folder); two entries with the same key in the same folder conflict."""
+        folder = self.folder(kind)
+        style = folder.key_style if folder else KeyStyle.RELATIVE_PATH
+        base = posixpath.basename(relative_path)
+        if style is KeyStyle.STEM:
+            return posixpath.splitext(base)[0]
+        if style is KeyStyle.BASENAME:
+            return base
+        return relative_path
+
+    @abstractmethod
+    def looks_like_install(self, path: Path) -> bool:
+        """Whether ``path`` is an install of this UI (checked before attach writes)."""
+
+    @abstractmethod
+    def plan_attach(self, install: Path, view: Path) -> AttachPlan:
+        """How to point the install at ``view`` (the UI's stable ``active`` path).
+
+        Pure: reads files, writes nothing. Raise :class:`synapse_core.errors.InvalidInput`
+        when an existing file cannot be changed safely (for example invalid YAML).
+        """
+
+    @abstractmethod
+    def plan_detach(self, install: Path, view: Path) -> AttachPlan:
+        """How to undo :meth:`plan_attach`, touching only what attach owns."""
