@@ -168,6 +168,10 @@ class Source(ABC):
         """Stream ``target``'s bytes into ``sink``, resuming from ``sink.offset``."""
         raise NotSupported(f"source '{self.name}' cannot download files")
 
+    def fetch_preview(self, preview: PreviewImage) -> bytes:
+        """The bytes of a preview image (called only for previews this source listed)."""
+        raise NotSupported(f"source '{self.name}' has no previews")
+
     def search(self, query: SearchQuery) -> Sequence[SearchHit]:
         """Find packs this source offers."""
         raise NotSupported(f"source '{self.name}' cannot search")

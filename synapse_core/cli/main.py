@@ -52,13 +52,14 @@ class CliState:
             self._registry = PluginRegistry.load(warn=_warn)
         return self._registry
 
-    @property
-    def store(self) -> Store:
-        """The store at the chosen root."""
+    def store(self, as_json: bool = False) -> Store:
+        """The store at the chosen root; long work shows progress on a terminal unless ``as_json``."""
         if self._store is None:
+            from synapse_core.cli.progress import TerminalProgress
             from synapse_core.store import Store
 
-            self._store = Store(root=self.root, registry=self.registry)
+            progress = None if as_json or not sys.stderr.isatty() else TerminalProgress()
+            self._store = Store(root=self.root, registry=self.registry, progress=progress)
         return self._store
 
 

@@ -1,0 +1,280 @@
+"""The content-addressed library: data/blobs/sha256/<2 hex>/<sha256>.
+
+A blob's name is the sha256 of its bytes, and nothing partial is ever visible
+under blobs/: bytes are written to a unique temp under data/tmp/, hashed in the
+same pass, fsynced, then published with a link (or rename). Blobs are 0444.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import fcntl
+import hashlib
+import os
+import stat
+import time
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Literal
+
+import attrs
+
+from synapse_core.errors import IntegrityError, InvalidInput, SynapseError
+from synapse_core.layout import StoreLayout, fsync_dir
+
+CHUNK = 4 * 1024 * 1024
+TEMP_GRACE_SECONDS = 24 * 3600
+PARTIAL_GRACE_SECONDS = 7 * 24 * 3600
+FICLONE = 0x40049409
+IngestMode = Literal["copy", "link", "move"]
+Progress = Callable[[int], None]
+
+
+@attrs.frozen
+class Ingested:
+    """A blob now present in the store."""
+
+    sha256: str
+    size: int
+    created: bool
+    """False when the blob already existed and no bytes were written."""
+
+
+def _disk_error(exc: OSError, what: str) -> SynapseError:
+    if exc.errno == errno.ENOSPC:
+        return SynapseError(f"the disk is full while storing {what}; free some space and try again (nothing was kept)")
+    return SynapseError(f"cannot store {what}: {exc.strerror or exc}")
+
+
+def _write_all(fd: int, view: memoryview) -> None:
+    while view:
+        written = os.write(fd, view)
+        view = view[written:]
+
+
+def hash_file(path: Path, progress: Progress | None = None) -> tuple[str, int]:
+    """sha256 and size of a file, read in chunks."""
+    digest = hashlib.sha256()
+    size = 0
+    buf = bytearray(CHUNK)
+    view = memoryview(buf)
+    with open(path, "rb", buffering=0) as handle:
+        while n := handle.readinto(buf):
+            digest.update(view[:n])
+            size += n
+            if progress:
+                progress(n)
+    return digest.hexdigest(), size
+
+
+class BlobStore:
+    """Adds, checks and removes blobs. Safe against concurrent writers and kill -9."""
+
+    def __init__(self, layout: StoreLayout) -> None:
+        self.layout = layout
+
+    def path(self, sha256: str) -> Path:
+        """Where the blob with this hash lives (whether or not it exists)."""
+        return self.layout.blob_path(sha256)
+
+    def has(self, sha256: str) -> bool:
+        """Whether the blob is present."""
+        return self.path(sha256).is_file()
+
+    def _publish(self, temp: Path, sha256: str) -> bool:
+        """Move a finished temp into place; False if the blob already existed."""
+        final = self.path(sha256)
+        final.parent.mkdir(parents=True, exist_ok=True)
+        os.chmod(temp, 0o444)
+        try:
+            os.link(temp, final)
+        except FileExistsError:
+            temp.unlink()
+            return False
+        except OSError as exc:
+            if exc.errno not in (errno.EPERM, errno.ENOTSUP, errno.EXDEV):
+                raise
+            os.replace(temp, final)  # filesystems without hard links
+        else:
+            temp.unlink()
+        fsync_dir(final.parent)
+        return True
+
+    def ingest_file(self, source: Path, mode: IngestMode = "copy", progress: Progress | None = None) -> Ingested:
+        """Add a local file: copied (default), linked without copying, or moved."""
+        if not source.is_file():
+            raise InvalidInput(f"{source} is not a file")
+        if mode == "copy":
+            return self._ingest_copy(source, progress)
+        before = source.stat()
+        sha256, size = hash_file(source, progress)
+        after = source.stat()
+        if (before.st_size, before.st_mtime_ns) != (after.st_size, after.st_mtime_ns):
+            raise InvalidInput(f"{source} changed while it was being read; try again when nothing writes to it")
+        if self.has(sha256):
+            return Ingested(sha256, size, created=False)
+        temp = self.layout.temp_path(self.layout.tmp_dir, "ingest")
+        temp.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            if mode == "link":
+                self._link_or_clone(source, temp)
+            else:
+                os.rename(source, temp)
+        except OSError as exc:
+            if exc.errno != errno.EXDEV:
+                raise _disk_error(exc, str(source)) from exc
+            return self._ingest_copy(source, None, unlink_source=mode == "move")
+        return Ingested(sha256, size, created=self._publish(temp, sha256))
+
+    def _link_or_clone(self, source: Path, temp: Path) -> None:
+        """A reflink (copy-on-write clone) where the filesystem has them, else a hard link."""
+        try:
+            with open(source, "rb") as src, open(temp, "wb") as dst:
+                fcntl.ioctl(dst.fileno(), FICLONE, src.fileno())
+            return
+        except OSError:
+            temp.unlink(missing_ok=True)
+        os.link(source, temp)
+
+    def _ingest_copy(self, source: Path, progress: Progress | None, unlink_source: bool = False) -> Ingested:
+        with self.writer(str(source)) as writer, open(source, "rb", buffering=0) as handle:
+            writer.copy_from(handle, progress)
+            result = writer.publish()
+        if unlink_source:
+            source.unlink()
+        return result
+
+    def writer(self, what: str, expected_sha256: str | None = None, expected_size: int | None = None) -> BlobWriter:
+        """A writer that hashes while it writes, then publishes (or discards) the blob."""
+        self.layout.tmp_dir.mkdir(parents=True, exist_ok=True)
+        temp = self.layout.temp_path(self.layout.tmp_dir, "ingest")
+        return BlobWriter(self, temp, what, expected_sha256, expected_size)
+
+    def verify(self, sha256: str) -> bool:
+        """Re-hash a blob: True if its bytes still match its name."""
+        return hash_file(self.path(sha256))[0] == sha256
+
+    def iter_blobs(self) -> Iterator[tuple[str, int]]:
+        """Every blob as (sha256, size)."""
+        if not self.layout.blobs_dir.is_dir():
+            return
+        for bucket in sorted(self.layout.blobs_dir.iterdir()):
+            for entry in sorted(os.scandir(bucket), key=lambda e: e.name):
+                if entry.is_file() and len(entry.name) == 64:
+                    yield entry.name, entry.stat().st_size
+
+    def remove(self, sha256: str) -> None:
+        """Delete a blob (gc)."""
+        path = self.path(sha256)
+        with contextlib.suppress(FileNotFoundError):
+            path.unlink()
+
+    def quarantine(self, sha256: str) -> Path:
+        """Move a corrupt blob out of the library, keeping it for inspection."""
+        self.layout.quarantine_dir.mkdir(parents=True, exist_ok=True)
+        target = self.layout.quarantine_dir / f"{sha256}.{int(time.time())}"
+        os.replace(self.path(sha256), target)
+        return target
+
+    def clean_temps(self, now: float | None = None) -> int:
+        """Remove temps and partial downloads older than their grace period; return how many."""
+        now = time.time() if now is None else now
+        removed = 0
+        if not self.layout.tmp_dir.is_dir():
+            return 0
+        for entry in os.scandir(self.layout.tmp_dir):
+            grace = PARTIAL_GRACE_SECONDS if ".part" in entry.name else TEMP_GRACE_SECONDS
+            if entry.is_file(follow_symlinks=False) and now - entry.stat().st_mtime > grace:
+                Path(entry.path).unlink(missing_ok=True)
+                removed += 1
+        return removed
+
+
+class BlobWriter:
+    """Streams bytes into a temp, hashing them; :meth:`publish` checks and publishes.
+
+    Used as a context manager: leaving the block without publishing removes the temp.
+    """
+
+    def __init__(
+        self, store: BlobStore, temp: Path, what: str, expected_sha256: str | None, expected_size: int | None
+    ) -> None:
+        self.store = store
+        self.temp = temp
+        self.what = what
+        self.expected_sha256 = expected_sha256.lower() if expected_sha256 else None
+        self.expected_size = expected_size
+        self.digest = hashlib.sha256()
+        self.size = 0
+        self._fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+
+    def __enter__(self) -> BlobWriter:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+        self.temp.unlink(missing_ok=True)
+
+    def close(self) -> None:
+        """Close the temp file (idempotent)."""
+        if self._fd >= 0:
+            os.close(self._fd)
+            self._fd = -1
+
+    def write(self, chunk: bytes | memoryview) -> None:
+        """Append bytes."""
+        self.digest.update(chunk)
+        try:
+            _write_all(self._fd, memoryview(chunk))
+        except OSError as exc:
+            raise _disk_error(exc, self.what) from exc
+        self.size += len(chunk)
+
+    def copy_from(self, handle: object, progress: Progress | None = None) -> None:
+        """Copy a whole binary file object, hashing on one core while writing on the other."""
+        buffers = [bytearray(CHUNK), bytearray(CHUNK)]
+        readinto = handle.readinto  # type: ignore[attr-defined]
+        with ThreadPoolExecutor(max_workers=1) as hasher:
+            current = 0
+            n = readinto(buffers[current])
+            while n:
+                view = memoryview(buffers[current])[:n]
+                hashed = hasher.submit(self.digest.update, view)
+                try:
+                    _write_all(self._fd, view)
+                except OSError as exc:
+                    hashed.result()
+                    raise _disk_error(exc, self.what) from exc
+                self.size += n
+                if progress:
+                    progress(n)
+                current = 1 - current
+                n = readinto(buffers[current])
+                hashed.result()
+
+    def publish(self) -> Ingested:
+        """fsync, check the size and hash against what was promised, then publish."""
+        try:
+            os.fsync(self._fd)
+        except OSError as exc:
+            raise _disk_error(exc, self.what) from exc
+        self.close()
+        sha256 = self.digest.hexdigest()
+        if self.expected_size is not None and self.size != self.expected_size:
+            raise IntegrityError(
+                f"{self.what}: got {self.size} bytes, expected {self.expected_size}; nothing was stored"
+            )
+        if self.expected_sha256 and sha256 != self.expected_sha256:
+            raise IntegrityError(
+                f"{self.what}: sha256 {sha256[:12]}… does not match the expected {self.expected_sha256[:12]}…; "
+                "nothing was stored"
+            )
+        created = self.store._publish(self.temp, sha256)
+        return Ingested(sha256, self.size, created)
+
+
+def is_read_only(path: Path) -> bool:
+    """Whether nobody may write the file."""
+    return not path.stat().st_mode & (stat.S_IWUSR | stat.S_IWGRP | stat.S_IWOTH)

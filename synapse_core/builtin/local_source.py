@@ -1,0 +1,83 @@
+"""The built-in source for files and folders on this machine."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from urllib.parse import unquote, urlparse
+
+from synapse_core.errors import InvalidInput
+from synapse_core.hookspecs import hookimpl
+from synapse_core.inspect_kind import MODEL_EXTENSIONS, guess_kind
+from synapse_core.kinds import AssetKind, kind_names
+from synapse_core.models import Pack, ResourceSpec, SourceInfo
+from synapse_core.names import sanitize_file_name, sanitize_pack_name
+from synapse_core.sources import FetchTarget, ImportRequest, ResolvedPack, ResolvedResource, Source
+
+
+def _path_of(url: str | None) -> Path | None:
+    if not url or not url.startswith("file://"):
+        return None
+    return Path(unquote(urlparse(url).path))
+
+
+class LocalFileSource(Source):
+    """Imports a model file (one resource) or a folder (one resource per model file)."""
+
+    name = "local"
+    display_name = "Local files"
+
+    def can_handle(self, ref: str) -> bool:
+        if ref.startswith("file://"):
+            return True
+        if "://" in ref:
+            return False
+        return os.path.exists(os.path.expanduser(ref)) or ref.startswith(("/", "./", "../", "~")) or os.sep in ref
+
+    def resolve(self, request: ImportRequest) -> ResolvedPack:
+        path = _path_of(request.ref) or Path(request.ref).expanduser()
+        path = path.absolute()
+        if not path.exists():
+            raise InvalidInput(f"{request.ref}: no such file or folder")
+        files = [path] if path.is_file() else _model_files(path)
+        if not files:
+            exts = " ".join(sorted(MODEL_EXTENSIONS))
+            raise InvalidInput(f"{path} holds no model files (looked for {exts})")
+        resources = tuple(self._resource(f, path, request.kind, single=path.is_file()) for f in files)
+        pack = Pack(
+            name=request.name or sanitize_pack_name(path.stem if path.is_file() else path.name),
+            source=SourceInfo(provider=self.name, url=path.as_uri(), path=str(path)),
+            resources=[r.spec for r in resources],
+        )
+        return ResolvedPack(pack=pack, resources=resources)
+
+    def _resource(self, file: Path, root: Path, forced: AssetKind | None, single: bool) -> ResolvedResource:
+        relative = file.name if single else file.relative_to(root).as_posix()
+        kind = forced or guess_kind(file)
+        if kind is None:
+            raise InvalidInput(f"cannot tell what kind of model {relative} is; pass --kind (one of: {kind_names()})")
+        expose = "/".join(sanitize_file_name(part) for part in relative.split("/"))
+        resource_id = "main" if single else expose.rsplit(".", 1)[0].replace("/", "__")
+        target = FetchTarget(file_name=file.name, url=file.as_uri(), size=file.stat().st_size)
+        return ResolvedResource(spec=ResourceSpec(id=resource_id, kind=kind, expose=expose), target=target)
+
+    def local_path(self, pack: Pack, target: FetchTarget) -> Path | None:
+        path = _path_of(target.url)
+        if path is None or not path.is_file():
+            raise InvalidInput(f"the original file {path} of pack '{pack.name}' is gone; import it again")
+        return path
+
+
+def _model_files(folder: Path) -> list[Path]:
+    found = []
+    for dirpath, dirnames, filenames in os.walk(folder):
+        dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
+        for name in sorted(filenames):
+            if Path(name).suffix.lower() in MODEL_EXTENSIONS and not name.startswith("."):
+                found.append(Path(dirpath) / name)
+    return found
+
+
+@hookimpl
+def synapse_sources() -> list[Source]:
+    return [LocalFileSource()]

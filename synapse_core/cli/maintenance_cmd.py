@@ -1,0 +1,74 @@
+"""Maintenance commands: gc, du, doctor, history."""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+from synapse_core.cli.output import emit, human_size, json_option, state
+
+
+@click.command()
+@click.option("--dry-run", is_flag=True, help="Only report what would be removed.")
+@json_option
+@click.pass_context
+def gc(ctx: click.Context, dry_run: bool, as_json: bool) -> None:
+    """Remove files no pack references."""
+    result = state(ctx).store(as_json).gc(dry_run=dry_run)
+    verb = "would remove" if dry_run else "removed"
+    emit(result, as_json, lambda: click.echo(f"{verb} {result.blobs} blob(s), {human_size(result.bytes)}"))
+
+
+@click.command()
+@json_option
+@click.pass_context
+def du(ctx: click.Context, as_json: bool) -> None:
+    """Disk use per pack, shared bytes, and what deduplication saved."""
+    report = state(ctx).store(as_json).du()
+
+    def human() -> None:
+        for p in report.packs:
+            shared = f"  ({human_size(p.shared_bytes)} shared)" if p.shared_bytes else ""
+            click.echo(f"{p.pack:<28} {human_size(p.bytes):>10}{shared}")
+        click.echo(f"library: {human_size(report.store_bytes)}; saved by dedup: {human_size(report.saved_by_dedup)}")
+
+    emit(report, as_json, human)
+
+
+@click.command()
+@click.option("--verify-blobs", is_flag=True, help="Re-hash every blob.")
+@click.option("--fix", is_flag=True, help="Repair what can be repaired.")
+@json_option
+@click.pass_context
+def doctor(ctx: click.Context, verify_blobs: bool, fix: bool, as_json: bool) -> None:
+    """Check the store's invariants and plugins; exit 1 if a problem remains."""
+    report = state(ctx).store(as_json).doctor(verify_blobs=verify_blobs, fix=fix)
+
+    def human() -> None:
+        click.echo(f"checked: {'; '.join(report.checks)}")
+        for p in report.problems:
+            click.echo(f"{'fixed' if p.fixed else 'problem'}: {p.message}")
+        for failure in report.plugin_failures:
+            click.echo(f"plugin failed: {failure}")
+        if report.healthy:
+            click.echo("healthy")
+
+    emit(report, as_json, human)
+    if not report.healthy:
+        sys.exit(1)
+
+
+@click.command()
+@click.option("-n", "limit", default=20, show_default=True, help="How many entries.")
+@json_option
+@click.pass_context
+def history(ctx: click.Context, limit: int, as_json: bool) -> None:
+    """State changes, newest first (state/ is a git repository)."""
+    entries = state(ctx).store(as_json).history_log(limit)
+
+    def human() -> None:
+        for e in entries:
+            click.echo(f"{e.commit}  {e.date:%Y-%m-%d %H:%M}  {e.message}")
+
+    emit(entries, as_json, human)

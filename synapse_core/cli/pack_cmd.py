@@ -1,0 +1,149 @@
+"""Pack commands: import, list, show, install, remove."""
+
+from __future__ import annotations
+
+import click
+
+from synapse_core.cli.output import emit, human_size, json_option, state
+from synapse_core.errors import InvalidInput
+from synapse_core.kinds import AssetKind
+
+
+def _prefs(values: tuple[str, ...]) -> dict[str, str]:
+    prefs = {}
+    for value in values:
+        key, sep, val = value.partition("=")
+        if not sep or not key or not val:
+            raise InvalidInput(f"--prefer takes KEY=VALUE (e.g. fp=fp16), got {value!r}")
+        prefs[key] = val
+    return prefs
+
+
+@click.command("import")
+@click.argument("ref")
+@click.option("--name", help="Pack name (default: from the file, folder or model name).")
+@click.option("--kind", type=click.Choice([k.value for k in AssetKind]), help="What the file is, when it can't be told.")
+@click.option("--link", "mode", flag_value="link", help="Hard-link or reflink local files instead of copying.")
+@click.option("--move", "mode", flag_value="move", help="Move local files into the store.")
+@click.option("--pin", "policy", flag_value="pinned", help="Never update this pack.")
+@click.option("--follow", "policy", flag_value="follow_latest", help="Follow the latest version.")
+@click.option("--file", "file_ids", multiple=True, help="Take this file of the version (source's file id).")
+@click.option("--all-files", is_flag=True, help="Take every file of the version.")
+@click.option("--prefer", multiple=True, help="File preference KEY=VALUE, e.g. fp=fp16 or format=SafeTensor.")
+@click.option("--sync", is_flag=True, help="Download every file now.")
+@json_option
+@click.pass_context
+def import_(
+    ctx: click.Context,
+    ref: str,
+    name: str | None,
+    kind: str | None,
+    mode: str | None,
+    policy: str | None,
+    file_ids: tuple[str, ...],
+    all_files: bool,
+    prefer: tuple[str, ...],
+    sync: bool,
+    as_json: bool,
+) -> None:
+    """Import REF (a file, a folder, or a URL a source plugin knows) as a pack."""
+    result = (
+        state(ctx)
+        .store(as_json)
+        .import_pack(
+            ref,
+            name=name,
+            kind=kind,
+            mode=mode or "copy",  # type: ignore[arg-type]
+            policy=policy,
+            file_ids=file_ids,
+            all_files=all_files,
+            prefer=_prefs(prefer),
+            sync=sync,
+        )
+    )
+
+    def human() -> None:
+        click.echo(f"imported {result.pack} from {result.source}: {len(result.resources)} resource(s)")
+        for res in result.resources:
+            mark = "" if res.installed else "  (not downloaded: run 'synapse install')"
+            click.echo(f"  {res.kind.value:<14} {res.expose}{mark}")
+        for warning in result.warnings:
+            click.echo(f"warning: {warning}", err=True)
+
+    emit(result, as_json, human)
+
+
+@click.command("list")
+@json_option
+@click.pass_context
+def list_(ctx: click.Context, as_json: bool) -> None:
+    """List packs."""
+    packs = state(ctx).store(as_json).list_packs()
+
+    def human() -> None:
+        if not packs:
+            click.echo("no packs yet: synapse import PATH|URL")
+        for p in packs:
+            kinds = ",".join(k.value for k in p.kinds)
+            flag = "" if p.installed else "  [not installed]"
+            click.echo(f"{p.name:<28} {kinds:<16} {human_size(p.size):>10}  {p.provider}{flag}")
+
+    emit(packs, as_json, human)
+
+
+@click.command()
+@click.argument("pack")
+@json_option
+@click.pass_context
+def show(ctx: click.Context, pack: str, as_json: bool) -> None:
+    """Show a pack: source, metadata, resources and what is installed."""
+    details = state(ctx).store(as_json).show(pack)
+
+    def human() -> None:
+        p = details.pack
+        click.echo(f"{p.name}  ({p.source.provider}, {p.policy}, upstream {p.upstream})")
+        if p.source.url:
+            click.echo(f"  source: {p.source.url}")
+        for label, value in (("base model", p.base_model), ("creator", p.creator)):
+            if value:
+                click.echo(f"  {label}: {value}")
+        if p.trigger_words:
+            click.echo(f"  trigger words: {', '.join(p.trigger_words)}")
+        if p.tags:
+            click.echo(f"  tags: {', '.join(p.tags)}")
+        for res in details.resources:
+            have = "installed" if res.installed else "missing"
+            size = human_size(res.size) if res.size is not None else "?"
+            click.echo(f"  {res.id}: {res.kind.value} {res.expose} {size} {have} sha256 {(res.sha256 or '?')[:12]}")
+        for preview in details.previews:
+            click.echo(f"  preview: {preview}")
+
+    emit(details, as_json, human)
+
+
+@click.command()
+@click.argument("pack")
+@json_option
+@click.pass_context
+def install(ctx: click.Context, pack: str, as_json: bool) -> None:
+    """Make every file of PACK present in the library (download or copy)."""
+    result = state(ctx).store(as_json).install(pack)
+
+    def human() -> None:
+        if result.fetched:
+            click.echo(f"{pack}: fetched {', '.join(result.fetched)} ({human_size(result.bytes_written)} written)")
+        else:
+            click.echo(f"{pack}: everything already present")
+
+    emit(result, as_json, human)
+
+
+@click.command()
+@click.argument("pack")
+@json_option
+@click.pass_context
+def remove(ctx: click.Context, pack: str, as_json: bool) -> None:
+    """Remove PACK from state and profiles (its files stay until 'synapse gc')."""
+    result = state(ctx).store(as_json).remove(pack)
+    emit(result, as_json, lambda: click.echo(f"removed {pack}; its files stay until 'synapse gc'"))

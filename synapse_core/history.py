@@ -1,0 +1,81 @@
+"""state/ as a git repository: one commit per command that changes state."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from datetime import datetime
+from pathlib import Path
+
+from pydantic import BaseModel
+
+_GIT_IDENTITY = ["-c", "user.name=synapse", "-c", "user.email=synapse@localhost", "-c", "commit.gpgsign=false"]
+
+
+class HistoryEntry(BaseModel):
+    """One commit of state/."""
+
+    commit: str
+    date: datetime
+    message: str
+
+
+class StateHistory:
+    """Commits, lists and rolls back state/. Without git it does nothing and says so."""
+
+    def __init__(self, state_dir: Path) -> None:
+        self.state_dir = state_dir
+        self.git = shutil.which("git")
+
+    @property
+    def enabled(self) -> bool:
+        """Whether git is installed and state/ is a repository."""
+        return self.git is not None and (self.state_dir / ".git").exists()
+
+    def _run(self, *args: str, check: bool = True) -> str:
+        assert self.git is not None
+        result = subprocess.run(
+            [self.git, *_GIT_IDENTITY, "-C", str(self.state_dir), *args],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        if check and result.returncode != 0:
+            raise RuntimeError(f"git {args[0]} failed: {result.stderr.strip()}")
+        return result.stdout
+
+    def init(self) -> None:
+        """Make state/ a repository (idempotent)."""
+        if self.git is not None and not (self.state_dir / ".git").exists():
+            self._run("init", "-q", "-b", "main")
+
+    def is_clean(self) -> bool:
+        """Whether state/ has no uncommitted change."""
+        return not self.enabled or not self._run("status", "--porcelain").strip()
+
+    def commit(self, message: str) -> bool:
+        """Commit everything under state/ if anything changed; True if a commit was made."""
+        if not self.enabled:
+            return False
+        self._run("add", "-A")
+        if not self._run("status", "--porcelain").strip():
+            return False
+        self._run("commit", "-q", "-m", message)
+        return True
+
+    def discard_changes(self) -> None:
+        """Throw away uncommitted changes (after a failed command)."""
+        if self.enabled and self._run("rev-parse", "--verify", "-q", "HEAD", check=False).strip():
+            self._run("reset", "-q", "--hard")
+            self._run("clean", "-q", "-fd")
+
+    def log(self, limit: int = 50) -> list[HistoryEntry]:
+        """The newest commits first."""
+        if not self.enabled or not self._run("rev-parse", "--verify", "-q", "HEAD", check=False).strip():
+            return []
+        out = self._run("log", f"-{limit}", "--format=%H%x1f%cI%x1f%s")
+        entries = []
+        for line in out.splitlines():
+            commit, date, message = line.split("\x1f", 2)
+            entries.append(HistoryEntry(commit=commit[:12], date=datetime.fromisoformat(date), message=message))
+        return entries

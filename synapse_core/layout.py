@@ -1,0 +1,180 @@
+"""Every path of the store in one place, atomic JSON files, and the store lock.
+
+Correctness never depends on the lock (it can silently do nothing on NFS/SMB):
+temp names are unique per process and everything is published by a rename or link.
+"""
+
+from __future__ import annotations
+
+import errno
+import fcntl
+import json
+import os
+import threading
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, TypeVar
+
+from pydantic import BaseModel, ValidationError
+
+from synapse_core.errors import NotInitialised, StateFileInvalid, SynapseError
+
+M = TypeVar("M", bound=BaseModel)
+DEFAULT_ROOT = Path("~/.synapse")
+
+
+def resolve_root(root: Path | str | None = None, env: dict[str, str] | None = None) -> Path:
+    """The store root: the argument, else SYNAPSE_ROOT, else ~/.synapse."""
+    env = dict(os.environ) if env is None else env
+    chosen = root if root is not None else env.get("SYNAPSE_ROOT") or DEFAULT_ROOT
+    return Path(chosen).expanduser().absolute()
+
+
+class StoreLayout:
+    """Names every file and folder of a store root (see docs/architecture.md)."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.state = root / "state"
+        self.data = root / "data"
+        self.config_file = self.state / "config.json"
+        self.ui_sets_file = self.state / "ui_sets.json"
+        self.packs_dir = self.state / "packs"
+        self.profiles_dir = self.state / "profiles"
+        self.blobs_dir = self.data / "blobs" / "sha256"
+        self.views_dir = self.data / "views"
+        self.tmp_dir = self.data / "tmp"
+        self.quarantine_dir = self.data / "quarantine"
+        self.runtime_file = self.data / "runtime.json"
+        self.lock_file = self.data / ".lock"
+
+    def pack_dir(self, name: str) -> Path:
+        """state/packs/<name>/"""
+        return self.packs_dir / name
+
+    def pack_file(self, name: str) -> Path:
+        """state/packs/<name>/pack.json"""
+        return self.pack_dir(name) / "pack.json"
+
+    def lock_file_of(self, name: str) -> Path:
+        """state/packs/<name>/lock.json"""
+        return self.pack_dir(name) / "lock.json"
+
+    def previews_dir(self, name: str) -> Path:
+        """state/packs/<name>/resources/previews/"""
+        return self.pack_dir(name) / "resources" / "previews"
+
+    def profile_file(self, name: str) -> Path:
+        """state/profiles/<name>/profile.json"""
+        return self.profiles_dir / name / "profile.json"
+
+    def blob_path(self, sha256: str) -> Path:
+        """data/blobs/sha256/<first 2 hex>/<sha256>"""
+        return self.blobs_dir / sha256[:2] / sha256
+
+    def ui_views_dir(self, ui: str) -> Path:
+        """data/views/<ui>/"""
+        return self.views_dir / ui
+
+    def profile_view(self, ui: str, profile: str) -> Path:
+        """data/views/<ui>/profiles/<profile>/"""
+        return self.views_dir / ui / "profiles" / profile
+
+    def active_link(self, ui: str) -> Path:
+        """data/views/<ui>/active (a symlink to profiles/<top of stack>)"""
+        return self.views_dir / ui / "active"
+
+    def is_initialised(self) -> bool:
+        """Whether `store init` has run here."""
+        return self.config_file.is_file()
+
+    def require_initialised(self) -> None:
+        """Raise a clear error if there is no store at the root."""
+        if not self.is_initialised():
+            raise NotInitialised(f"no store at {self.root}; run 'synapse store init' (or pass --root)")
+
+    def temp_path(self, directory: Path, prefix: str) -> Path:
+        """A temp name unique to this process and call, inside ``directory``."""
+        return directory / f".{prefix}.{os.getpid()}.{uuid.uuid4().hex[:12]}.tmp"
+
+
+def fsync_dir(path: Path) -> None:
+    """Make a rename inside ``path`` durable."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def write_bytes_atomic(path: Path, data: bytes) -> None:
+    """Replace ``path`` with ``data``: temp in the same folder, fsync, rename, fsync the folder."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.parent / f".{path.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp"
+    try:
+        with open(tmp, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        raise SynapseError(f"cannot write {path}: {exc.strerror or exc}") from exc
+    fsync_dir(path.parent)
+
+
+def write_json(path: Path, value: BaseModel | dict[str, Any]) -> None:
+    """Write a model (or plain data) as indented JSON, atomically."""
+    data = value.model_dump(mode="json", exclude_none=False) if isinstance(value, BaseModel) else value
+    write_bytes_atomic(path, (json.dumps(data, indent=2, ensure_ascii=False) + "\n").encode())
+
+
+def read_model(path: Path, model: type[M]) -> M:
+    """Read and validate a JSON file; a bad file is an error naming the file and field."""
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        raise
+    except OSError as exc:
+        raise StateFileInvalid(f"cannot read {path}: {exc.strerror}") from exc
+    try:
+        return model.model_validate_json(raw)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        field = ".".join(str(p) for p in err["loc"]) or "(top level)"
+        raise StateFileInvalid(
+            f"{path} is invalid at '{field}': {err['msg']}; fix the file or restore it with 'git -C {path.parent} checkout'"
+        ) from exc
+
+
+class StoreLock:
+    """An inter-process lock around mutations; re-entrant within a process."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._local = threading.RLock()
+        self._depth = 0
+        self._fd: int | None = None
+
+    @contextmanager
+    def hold(self) -> Iterator[None]:
+        """Hold the lock for the duration of the block."""
+        with self._local:
+            if self._depth == 0:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+                self._fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+                try:
+                    fcntl.flock(self._fd, fcntl.LOCK_EX)
+                except OSError as exc:  # e.g. a filesystem without locks: correctness does not rely on it
+                    if exc.errno not in (errno.ENOLCK, errno.EOPNOTSUPP):
+                        raise
+            self._depth += 1
+            try:
+                yield
+            finally:
+                self._depth -= 1
+                if self._depth == 0 and self._fd is not None:
+                    os.close(self._fd)
+                    self._fd = None

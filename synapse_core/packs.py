@@ -1,0 +1,171 @@
+"""Packs: import from a source, install their blobs, list, show and remove them."""
+
+from __future__ import annotations
+
+from synapse_core.blobs import BlobStore, IngestMode, Ingested
+from synapse_core.downloads import Fetcher
+from synapse_core.errors import Conflict, SynapseError
+from synapse_core.models import LockedResource, Pack, PackLock, utc_now
+from synapse_core.names import check_pack_name, sanitize_file_name
+from synapse_core.plugins import PluginRegistry
+from synapse_core.results import (
+    ImportResult,
+    InstallResult,
+    PackDetails,
+    PackSummary,
+    ResourceStatus,
+)
+from synapse_core.sources import FetchTarget, ImportRequest, PreviewImage, ResolvedPack, Source
+from synapse_core.state import StateFiles
+
+MAX_PREVIEWS = 4
+
+
+class PackService:
+    """Turns references into packs and keeps their blobs present."""
+
+    def __init__(self, files: StateFiles, blobs: BlobStore, registry: PluginRegistry, fetcher: Fetcher) -> None:
+        self.files = files
+        self.blobs = blobs
+        self.registry = registry
+        self.fetcher = fetcher
+
+    def resolve(self, request: ImportRequest) -> tuple[Source, ResolvedPack]:
+        """Ask the source that understands the reference for a pack draft (no state change)."""
+        source = self.registry.source_for(request.ref)
+        resolved = source.resolve(request)
+        name = check_pack_name(request.name or resolved.pack.name)
+        if self.files.has_pack(name):
+            raise Conflict(f"a pack named '{name}' already exists; choose another with --name or remove it first")
+        resolved.pack.name = name
+        return source, resolved
+
+    def import_resolved(
+        self, source: Source, resolved: ResolvedPack, mode: IngestMode = "copy", sync: bool = False
+    ) -> ImportResult:
+        """Write the pack: fetch what must be hashed now (or everything with ``sync``), then state."""
+        pack = resolved.pack
+        jobs = [r for r in resolved.resources if sync or r.target.sha256 is None or source.local_path(pack, r.target)]
+        fetched = self._fetch_all(source, pack, [r.target for r in jobs], mode)
+        lock = PackLock()
+        for resource in resolved.resources:
+            ingested = fetched.get(id(resource.target))
+            lock.resources[resource.spec.id] = _locked(resource.target, ingested)
+        warnings = []
+        for resource in jobs:
+            if resource.target.sha256 is None and source.name != "local":
+                warnings.append(f"{resource.target.file_name}: the source gave no sha256; kept the hash computed here")
+        self.files.save_pack(pack, lock)
+        previews = self._save_previews(source, pack, resolved.previews, warnings)
+        return ImportResult(
+            pack=pack.name,
+            source=source.name,
+            resources=self.resource_status(pack, lock),
+            bytes_written=sum(i.size for i in fetched.values() if i.created),
+            previews=previews,
+            warnings=warnings,
+        )
+
+    def _fetch_all(
+        self, source: Source, pack: Pack, targets: list[FetchTarget], mode: IngestMode
+    ) -> dict[int, Ingested]:
+        """Fetch targets in parallel; on any failure remove the blobs this call created."""
+        results = self.fetcher.fetch_many([(source, pack, t) for t in targets], mode)
+        errors = [r for r in results if isinstance(r, SynapseError)]
+        done = {id(t): r for t, r in zip(targets, results, strict=True) if isinstance(r, Ingested)}
+        if errors:
+            for ingested in done.values():
+                if ingested.created:
+                    self.blobs.remove(ingested.sha256)
+            raise errors[0]
+        return done
+
+    def _save_previews(self, source: Source, pack: Pack, previews: tuple[PreviewImage, ...], warnings: list[str]) -> int:
+        if not previews:
+            return 0
+        folder = self.files.layout.previews_dir(pack.name)
+        saved = 0
+        for preview in previews[:MAX_PREVIEWS]:
+            try:
+                data = source.fetch_preview(preview)
+                folder.mkdir(parents=True, exist_ok=True)
+                (folder / sanitize_file_name(preview.file_name)).write_bytes(data)
+                saved += 1
+            except Exception as exc:  # a preview never fails an import
+                warnings.append(f"preview {preview.file_name} skipped: {exc}")
+        return saved
+
+    def install(self, name: str, mode: IngestMode = "copy") -> InstallResult:
+        """Make every blob of a pack present, fetching the missing ones."""
+        pack, lock = self.files.pack(name), self.files.lock(name)
+        source = self.registry.source(pack.source.provider)
+        missing = {rid: res for rid, res in lock.resources.items() if not self.blobs.has(res.sha256)}
+        targets = [FetchTarget.from_locked(res) for res in missing.values()]
+        fetched = self._fetch_all(source, pack, targets, mode)
+        present = sorted(set(lock.resources) - set(missing))
+        return InstallResult(
+            pack=name,
+            fetched=sorted(missing),
+            present=present,
+            bytes_written=sum(i.size for i in fetched.values() if i.created),
+        )
+
+    def missing_blobs(self, name: str) -> list[str]:
+        """Resource ids of a pack whose blob is not present."""
+        lock = self.files.lock(name)
+        return sorted(rid for rid, res in lock.resources.items() if not self.blobs.has(res.sha256))
+
+    def resource_status(self, pack: Pack, lock: PackLock) -> list[ResourceStatus]:
+        """Each resource of a pack with its lock entry and presence."""
+        out = []
+        for spec in pack.resources:
+            locked = lock.resources.get(spec.id)
+            out.append(
+                ResourceStatus(
+                    id=spec.id,
+                    kind=spec.kind,
+                    expose=spec.expose,
+                    sha256=locked.sha256 if locked else None,
+                    size=locked.size if locked else None,
+                    installed=bool(locked and self.blobs.has(locked.sha256)),
+                )
+            )
+        return out
+
+    def summary(self, name: str) -> PackSummary:
+        """One line about a pack."""
+        pack, lock = self.files.pack(name), self.files.lock(name)
+        status = self.resource_status(pack, lock)
+        return PackSummary(
+            name=pack.name,
+            provider=pack.source.provider,
+            kinds=sorted({r.kind for r in pack.resources}),
+            resources=len(pack.resources),
+            size=sum(r.size or 0 for r in status),
+            installed=all(r.installed for r in status),
+            policy=pack.policy,
+            upstream=pack.upstream,
+        )
+
+    def details(self, name: str) -> PackDetails:
+        """Everything about a pack."""
+        pack, lock = self.files.pack(name), self.files.lock(name)
+        folder = self.files.layout.previews_dir(name)
+        previews = sorted(str(p) for p in folder.iterdir()) if folder.is_dir() else []
+        return PackDetails(pack=pack, lock=lock, resources=self.resource_status(pack, lock), previews=previews)
+
+
+def _locked(target: FetchTarget, ingested: Ingested | None) -> LockedResource:
+    sha256 = ingested.sha256 if ingested else target.sha256
+    size = ingested.size if ingested else target.size
+    assert sha256 is not None and size is not None, "a target without a hash is always fetched first"
+    return LockedResource(
+        sha256=sha256,
+        size=size,
+        file_name=target.file_name,
+        url=target.url,
+        version_id=target.version_id,
+        file_id=target.file_id,
+        hashes=dict(target.hashes),
+    )
+
