@@ -13,7 +13,7 @@ import os
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from synapse_core.blobs import CHUNK, BlobStore, IngestMode, Ingested
+from synapse_core.blobs import CHUNK, BlobStore, Ingested, IngestMode
 from synapse_core.errors import IntegrityError, PluginError, SynapseError
 from synapse_core.layout import write_bytes_atomic
 from synapse_core.models import Pack

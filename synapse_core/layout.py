@@ -145,7 +145,8 @@ def read_model(path: Path, model: type[M]) -> M:
         err = exc.errors()[0]
         field = ".".join(str(p) for p in err["loc"]) or "(top level)"
         raise StateFileInvalid(
-            f"{path} is invalid at '{field}': {err['msg']}; fix the file or restore it with 'git -C {path.parent} checkout'"
+            f"{path} is invalid at '{field}': {err['msg']}; "
+            f"fix the file or restore it with 'git -C {path.parent} checkout {path.name}'"
         ) from exc
 
 

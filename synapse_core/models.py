@@ -141,3 +141,37 @@ class Runtime(StrictModel):
 
     schema_version: int = SCHEMA_VERSION
     ui: dict[str, UIRuntime] = Field(default_factory=dict)
+
+
+class ViewEntry(StrictModel):
+    """One link of a view: where it is, what it points at and where it came from."""
+
+    path: str
+    pack: str
+    resource_id: str
+    kind: AssetKind
+    sha256: str
+    shadows: list[str] = Field(default_factory=list)
+    """Packs whose entry under the same UI name this one hides."""
+
+
+class LeftOut(StrictModel):
+    """A resource a view does not show, and why."""
+
+    pack: str
+    resource_id: str
+    reason: Literal["shadowed", "missing_blob", "unsupported_kind", "extension_not_listed"]
+    detail: str
+
+
+class ViewManifest(StrictModel):
+    """data/views/<ui>/profiles/<profile>/.synapse-view.json: every entry of a view."""
+
+    schema_version: int = SCHEMA_VERSION
+    ui: str
+    profile: str
+    policy: str
+    fingerprint: str
+    """Digest of the inputs (profile, packs, locks, layout); equal means nothing to rebuild."""
+    entries: list[ViewEntry] = Field(default_factory=list)
+    left_out: list[LeftOut] = Field(default_factory=list)

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from synapse_core.blobs import BlobStore, IngestMode, Ingested
+from synapse_core.blobs import BlobStore, Ingested, IngestMode
 from synapse_core.downloads import Fetcher
 from synapse_core.errors import Conflict, SynapseError
-from synapse_core.models import LockedResource, Pack, PackLock, utc_now
+from synapse_core.models import LockedResource, Pack, PackLock
 from synapse_core.names import check_pack_name, sanitize_file_name
 from synapse_core.plugins import PluginRegistry
 from synapse_core.results import (
@@ -80,7 +80,9 @@ class PackService:
             raise errors[0]
         return done
 
-    def _save_previews(self, source: Source, pack: Pack, previews: tuple[PreviewImage, ...], warnings: list[str]) -> int:
+    def _save_previews(
+        self, source: Source, pack: Pack, previews: tuple[PreviewImage, ...], warnings: list[str]
+    ) -> int:
         if not previews:
             return 0
         folder = self.files.layout.previews_dir(pack.name)
@@ -168,4 +170,3 @@ def _locked(target: FetchTarget, ingested: Ingested | None) -> LockedResource:
         file_id=target.file_id,
         hashes=dict(target.hashes),
     )
-

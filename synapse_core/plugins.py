@@ -18,6 +18,7 @@ from __future__ import annotations
 import importlib
 import os
 from collections.abc import Callable, Iterable, Mapping
+from functools import partial
 from importlib import metadata
 from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
@@ -96,9 +97,10 @@ class PluginRegistry:
         registry = cls(strict=env.get("SYNAPSE_STRICT_PLUGINS", "") == "1", warn=warn)
         if builtins:
             for module_name in BUILTIN_PLUGINS:
-                registry.add(module_name.rsplit(".", 1)[1], lambda m=module_name: importlib.import_module(m), builtin=True)
+                loader = partial(importlib.import_module, module_name)
+                registry.add(module_name.rsplit(".", 1)[1], loader, builtin=True)
         for name, plugin in plugins:
-            registry.add(name, lambda p=plugin: p)
+            registry.add(name, partial(_identity, plugin))
         if entry_points:
             registry.load_entry_points(env)
         return registry
@@ -149,7 +151,9 @@ class PluginRegistry:
             callers = self.manager.get_hookcallers(plugin) or []
             unknown = [c.name for c in callers if c.spec is None]
             if unknown:
-                raise PluginLoadError(f"unknown hook {', '.join(unknown)} (hooks are listed in synapse_core/hookspecs.py)")
+                raise PluginLoadError(
+                    f"unknown hook {', '.join(unknown)} (hooks are listed in synapse_core/hookspecs.py)"
+                )
             record.hooks = sorted(c.name for c in callers)
             self._collect(record, plugin)
         except Exception:
@@ -158,20 +162,28 @@ class PluginRegistry:
 
     def _collect(self, record: PluginRecord, plugin: object) -> None:
         """Call the plugin's contribution hooks and validate what they return."""
-        adapters = self._call(plugin, "synapse_ui_adapters", UIAdapter)
-        sources = self._call(plugin, "synapse_sources", Source)
-        policies = self._call(plugin, "synapse_conflict_policies", ConflictPolicy)
+        adapters: list[UIAdapter] = self._call(plugin, "synapse_ui_adapters", UIAdapter)  # type: ignore[type-abstract]
+        sources: list[Source] = self._call(plugin, "synapse_sources", Source)  # type: ignore[type-abstract]
+        policies: list[ConflictPolicy] = self._call(
+            plugin,
+            "synapse_conflict_policies",
+            ConflictPolicy,  # type: ignore[type-abstract]
+        )
         for adapter in adapters:
             _check_layout(adapter)
-        staged = [("ui", adapters, self.ui_adapters), ("source", sources, self.sources), ("policy", policies, self.policies)]
-        for category, items, _ in staged:
-            self._claim(record, category, [getattr(item, "name", None) for item in items])
-        for category, items, target in staged:
-            for item in items:
-                target[item.name] = item  # type: ignore[index]
-                self._providers[(category, item.name)] = record.name
-            if items:
-                record.contributes[category] = sorted(item.name for item in items)
+        self._claim(record, "ui", [getattr(a, "name", None) for a in adapters])
+        self._claim(record, "source", [getattr(s, "name", None) for s in sources])
+        self._claim(record, "policy", [getattr(p, "name", None) for p in policies])
+        self._accept(record, "ui", {a.name: a for a in adapters}, self.ui_adapters)
+        self._accept(record, "source", {s.name: s for s in sources}, self.sources)
+        self._accept(record, "policy", {p.name: p for p in policies}, self.policies)
+
+    def _accept(self, record: PluginRecord, category: str, items: dict[str, T], target: dict[str, T]) -> None:
+        target.update(items)
+        for name in items:
+            self._providers[(category, name)] = record.name
+        if items:
+            record.contributes[category] = sorted(items)
 
     def _call(self, plugin: object, hook_name: str, expected: type[T]) -> list[T]:
         impl = getattr(plugin, hook_name, None)
@@ -192,7 +204,9 @@ class PluginRegistry:
                 raise PluginLoadError(f"a {category} without a name")
             other = self._providers.get((category, name))
             if other is not None or names.count(name) > 1:
-                raise PluginLoadError(f"{category} name '{name}' is already provided by plugin '{other or record.name}'")
+                raise PluginLoadError(
+                    f"{category} name '{name}' is already provided by plugin '{other or record.name}'"
+                )
 
     def register_commands(self, cli: click.Group) -> None:
         """Let each loaded plugin add CLI commands; a failing plugin is recorded, not raised."""
@@ -240,11 +254,17 @@ class PluginRegistry:
             except Exception as exc:
                 raise PluginError(f"source '{source.name}' failed on {ref!r}: {_reason(exc)}") from exc
         names = ", ".join(s.name for s in ordered) or "none"
-        raise InvalidInput(f"no source understands {ref!r} (sources: {names}); give a file, a folder, or a URL a source knows")
+        raise InvalidInput(
+            f"no source understands {ref!r} (sources: {names}); give a file, a folder, or a URL a source knows"
+        )
 
     def provider_of(self, category: Category, name: str) -> str | None:
         """The plugin that contributed ``name`` in ``category``."""
         return self._providers.get((category, name))
+
+
+def _identity(plugin: object) -> object:
+    return plugin
 
 
 def _pick(what: str, name: str, items: Mapping[str, T]) -> T:
@@ -269,4 +289,3 @@ def _reason(exc: BaseException) -> str:
     text = str(exc).strip().splitlines()
     first = text[0] if text else ""
     return f"{type(exc).__name__}: {first}" if first else type(exc).__name__
-

@@ -125,3 +125,53 @@ class DoctorReport(BaseModel):
         """True when every problem was fixed or none was found."""
         return all(p.fixed for p in self.problems)
 
+
+class UIStatus(BaseModel):
+    """One UI in `synapse status`."""
+
+    ui: str
+    stack: list[str]
+    active: str
+    view: str
+    entries: int
+    shadowed: list[str]
+    missing: list[str]
+    unsupported: list[str]
+
+
+class StatusReport(BaseModel):
+    """`synapse status`: each UI's stack and view, and store totals."""
+
+    root: str
+    uis: list[UIStatus]
+    packs: int
+    blobs: int
+    bytes: int
+
+
+class SwitchResult(BaseModel):
+    """The outcome of `use` or `back`: each UI's new stack."""
+
+    uis: dict[str, list[str]]
+    installed: list[str] = Field(default_factory=list)
+
+
+class ProfileInfo(BaseModel):
+    """A profile and where it is in use."""
+
+    name: str
+    policy: str
+    packs: list[str]
+    active_in: list[str]
+    stacked_in: list[str]
+
+
+class AttachResult(BaseModel):
+    """The outcome of attach/detach: what was (or would be) changed."""
+
+    ui: str
+    install: str
+    view: str
+    instructions: str
+    changed: list[str]
+    printed_only: bool

@@ -11,21 +11,25 @@ thin shells over it, and other programs embed it::
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator, Mapping
+import shutil
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from functools import partial
 from pathlib import Path
 
 from synapse_core.blobs import BlobStore, IngestMode
 from synapse_core.downloads import Fetcher
-from synapse_core.errors import SynapseError
+from synapse_core.errors import InvalidInput, SynapseError
 from synapse_core.history import HistoryEntry, StateHistory
 from synapse_core.kinds import AssetKind
-from synapse_core.layout import StoreLayout, StoreLock, resolve_root
+from synapse_core.layout import StoreLayout, StoreLock, resolve_root, write_bytes_atomic
 from synapse_core.models import Config, Profile, Runtime, UIRuntime, UISets
 from synapse_core.packs import PackService
 from synapse_core.plugins import PluginRegistry
+from synapse_core.profiles import ProfileService
 from synapse_core.progress import NoProgress, Progress
 from synapse_core.results import (
+    AttachResult,
     DoctorReport,
     DuReport,
     GcResult,
@@ -36,10 +40,15 @@ from synapse_core.results import (
     PackSummary,
     PackUsage,
     Problem,
+    ProfileInfo,
     RemoveResult,
+    StatusReport,
+    SwitchResult,
+    UIStatus,
 )
 from synapse_core.sources import ImportRequest
 from synapse_core.state import GLOBAL_PROFILE, StateFiles
+from synapse_core.views import ViewBuilder
 
 log = logging.getLogger("synapse")
 
@@ -62,14 +71,27 @@ class Store:
         progress: Progress | None = None,
     ) -> None:
         self.layout = StoreLayout(resolve_root(root))
-        self.registry = registry if registry is not None else PluginRegistry.load(warn=log.warning)
+        self._registry = registry
         self.files = StateFiles(self.layout)
         self.blobs = BlobStore(self.layout)
         self.history = StateHistory(self.layout.state)
         self.lock = StoreLock(self.layout.lock_file)
         self.progress: Progress = progress or NoProgress()
         self.fetcher = Fetcher(self.blobs, self.progress, self._parallel_downloads())
-        self.packs = PackService(self.files, self.blobs, self.registry, self.fetcher)
+        self.views = ViewBuilder(self.layout, self.blobs)
+        self.profiles = ProfileService(self.files, self.blobs, self.views, lambda: self.registry)
+
+    @property
+    def registry(self) -> PluginRegistry:
+        """The plugins; loaded from entry points on first use unless one was given."""
+        if self._registry is None:
+            self._registry = PluginRegistry.load(warn=log.warning)
+        return self._registry
+
+    @property
+    def packs(self) -> PackService:
+        """Import, install, list and show packs."""
+        return PackService(self.files, self.blobs, self.registry, self.fetcher)
 
     def _parallel_downloads(self) -> int:
         try:
@@ -111,6 +133,7 @@ class Store:
             self.files.save_runtime(runtime)
             if not self.layout.config_file.is_file():
                 self.files.save_config(Config())
+            self.profiles.refresh_views()
             self.history.init()
             self.history.commit("init store")
         return InitResult(root=str(self.layout.root), created=created, history=self.history.enabled, uis=uis)
@@ -192,7 +215,122 @@ class Store:
             self.files.save_profile(profile)
 
     def _packs_changed(self) -> None:
-        """Called inside a mutation after packs or blobs changed (views hook in here)."""
+        """Called inside a mutation after packs or blobs changed: keep stacked views current."""
+        self.profiles.refresh_work_profiles()
+        self.profiles.refresh_views()
+
+    # -- profiles, use and back ------------------------------------------------------
+
+    def use(self, pack: str, *, uis: Sequence[str] = (), ui_set: str | None = None, sync: bool = False) -> SwitchResult:
+        """Switch UIs to work__<pack>, where that pack wins every conflict."""
+        with self.mutation(f"use {pack}"):
+            chosen = self.profiles.select_uis(uis, ui_set)
+            self.files.pack(pack)
+            installed: list[str] = []
+            missing = self.packs.missing_blobs(pack)
+            if missing and not sync:
+                raise InvalidInput(
+                    f"pack '{pack}' has files that are not installed ({', '.join(missing)}); "
+                    f"run 'synapse install {pack}' or pass --sync"
+                )
+            if missing:
+                installed = self.packs.install(pack).fetched
+                self._packs_changed()
+            runtime = self.profiles.use(pack, chosen)
+        return SwitchResult(uis={ui: runtime.ui[ui].stack for ui in chosen}, installed=installed)
+
+    def back(self, *, uis: Sequence[str] = (), ui_set: str | None = None) -> SwitchResult:
+        """Pop the profile stack of each chosen UI and switch back."""
+        self.layout.require_initialised()
+        with self.lock.hold():
+            runtime = self.files.runtime()
+            chosen = self.profiles.select_uis(uis, ui_set, known=runtime.ui)
+            runtime = self.profiles.back(chosen)
+        return SwitchResult(uis={ui: runtime.ui[ui].stack for ui in chosen})
+
+    def list_profiles(self) -> list[ProfileInfo]:
+        """Every profile with the UIs it is active or stacked in."""
+        self.layout.require_initialised()
+        runtime = self.files.runtime()
+        return [self._profile_info(name, runtime) for name in self.files.profile_names()]
+
+    def show_profile(self, name: str) -> ProfileInfo:
+        """One profile."""
+        self.layout.require_initialised()
+        return self._profile_info(name, self.files.runtime())
+
+    def _profile_info(self, name: str, runtime: Runtime) -> ProfileInfo:
+        profile = self.files.profile(name)
+        return ProfileInfo(
+            name=name,
+            policy=profile.conflicts.policy,
+            packs=profile.packs,
+            active_in=sorted(ui for ui, r in runtime.ui.items() if r.stack[-1] == name),
+            stacked_in=sorted(ui for ui, r in runtime.ui.items() if name in r.stack),
+        )
+
+    def status(self) -> StatusReport:
+        """Each UI's stack, active view, shadowed entries and missing blobs; store totals."""
+        self.layout.require_initialised()
+        runtime = self.files.runtime()
+        uis = []
+        for ui, rt in sorted(runtime.ui.items()):
+            top = rt.stack[-1]
+            manifest = self.views.manifest(ui, top)
+            left = manifest.left_out if manifest else []
+            uis.append(
+                UIStatus(
+                    ui=ui,
+                    stack=rt.stack,
+                    active=top,
+                    view=str(self.layout.active_link(ui)),
+                    entries=len(manifest.entries) if manifest else 0,
+                    shadowed=[o.detail for o in left if o.reason == "shadowed"],
+                    missing=[o.detail for o in left if o.reason == "missing_blob"],
+                    unsupported=[o.detail for o in left if o.reason in ("unsupported_kind", "extension_not_listed")],
+                )
+            )
+        blobs = list(self.blobs.iter_blobs())
+        return StatusReport(
+            root=str(self.layout.root),
+            uis=uis,
+            packs=len(self.files.pack_names()),
+            blobs=len(blobs),
+            bytes=sum(size for _, size in blobs),
+        )
+
+    # -- attach ----------------------------------------------------------------------
+
+    def attach(self, ui: str, install: Path, *, print_only: bool = False, detach: bool = False) -> AttachResult:
+        """Point a UI install at its ``active`` view (or undo it); only what attach owns changes."""
+        self.layout.require_initialised()
+        adapter = self.registry.ui(ui)
+        install = install.expanduser().absolute()
+        if not install.is_dir() or not adapter.looks_like_install(install):
+            raise InvalidInput(f"{install} does not look like a {adapter.display_name} install; pass its top folder")
+        view = self.layout.active_link(ui)
+        plan = adapter.plan_detach(install, view) if detach else adapter.plan_attach(install, view)
+        changed: list[str] = []
+        if not print_only:
+            with self.mutation(f"{'detach' if detach else 'attach'} {ui} {install}"):
+                for change in plan.changes:
+                    write_bytes_atomic(change.path, change.content.encode())
+                    changed.append(f"{change.path}: {change.summary}")
+                config = self.files.config()
+                installs = config.ui_installs.setdefault(ui, [])
+                if detach and str(install) in installs:
+                    installs.remove(str(install))
+                elif not detach and str(install) not in installs:
+                    installs.append(str(install))
+                self.files.save_config(config)
+        return AttachResult(
+            ui=ui,
+            install=str(install),
+            view=str(view),
+            instructions=plan.instructions,
+            changed=changed,
+            printed_only=print_only,
+        )
 
     # -- maintenance -------------------------------------------------------------
 
@@ -243,10 +381,13 @@ class Store:
             saved_by_dedup=with_duplicates - unique,
         )
 
-    def doctor(self, *, verify_blobs: bool = False, fix: bool = False) -> DoctorReport:
-        """Check the store's invariants; with ``fix``, repair what can be repaired."""
+    def doctor(self, *, verify_blobs: bool = False, fix: bool = False, rebuild_views: bool = False) -> DoctorReport:
+        """Check the store's invariants; with ``fix``, repair what can be repaired.
+
+        ``rebuild_views`` recreates every view from state and blobs alone.
+        """
         self.layout.require_initialised()
-        checks = ["state files validate", "locked blobs present"]
+        checks = ["state files validate", "locked blobs present", "views and active links agree with runtime"]
         problems: list[Problem] = []
         with self.lock.hold():
             problems += self._check_state_files()
@@ -256,12 +397,17 @@ class Store:
                     problems.append(
                         Problem(
                             check="locked blobs present",
-                            message=f"blob {sha[:12]}… of {', '.join(packs)} is missing; run 'synapse install {packs[0]}'",
+                            message=f"blob {sha[:12]}… of {', '.join(packs)} is missing; "
+                            f"run 'synapse install {packs[0]}'",
                         )
                     )
             if verify_blobs:
                 checks.append("blob names match their bytes")
                 problems += self._verify_blobs(refs, fix)
+            if rebuild_views:
+                shutil.rmtree(self.layout.views_dir, ignore_errors=True)
+            if not any(p.check == "state files validate" for p in problems):
+                problems += self._check_views(fix or rebuild_views)
         if not self.history.enabled:
             problems.append(Problem(check="history", message="state history is off (git is not installed)"))
         failures = [f"{r.name}: {r.reason}" for r in self.registry.records if r.status == "failed"]
@@ -269,15 +415,37 @@ class Store:
 
     def _check_state_files(self) -> list[Problem]:
         problems = []
-        readers = [self.files.config, self.files.ui_sets, self.files.runtime]
-        readers += [lambda n=n: self.files.pack(n) for n in self.files.pack_names()]
-        readers += [lambda n=n: self.files.lock(n) for n in self.files.pack_names()]
-        readers += [lambda n=n: self.files.profile(n) for n in self.files.profile_names()]
+        readers: list[Callable[[], object]] = [self.files.config, self.files.ui_sets, self.files.runtime]
+        readers += [partial(self.files.pack, n) for n in self.files.pack_names()]
+        readers += [partial(self.files.lock, n) for n in self.files.pack_names()]
+        readers += [partial(self.files.profile, n) for n in self.files.profile_names()]
         for read in readers:
             try:
                 read()
             except SynapseError as exc:
                 problems.append(Problem(check="state files validate", message=exc.message))
+        return problems
+
+    def _check_views(self, fix: bool) -> list[Problem]:
+        problems = []
+        runtime = self.files.runtime()
+        for ui in self.profiles.installed_uis():
+            stack = runtime.ui.get(ui, UIRuntime()).stack
+            target = self.views.active_target(ui)
+            if target != f"profiles/{stack[-1]}":
+                problems.append(
+                    Problem(check="active", message=f"{ui}: active points at {target}, the stack's top is {stack[-1]}")
+                )
+            for profile in self.profiles.stacked_profiles(runtime, ui):
+                if not self.views.exists(ui, profile):
+                    problems.append(Problem(check="views", message=f"{ui}: the view of '{profile}' is missing"))
+                    continue
+                for link in self.views.dangling_links(ui, profile):
+                    problems.append(Problem(check="views", message=f"{ui}/{profile}: dangling link {link}"))
+        if fix:
+            self.profiles.refresh_views(force=bool(problems))
+            for problem in problems:
+                problem.fixed = True
         return problems
 
     def _verify_blobs(self, refs: dict[str, list[str]], fix: bool) -> list[Problem]:

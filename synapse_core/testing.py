@@ -1,9 +1,9 @@
 """Helpers for tests of Synapse and of third-party plugins.
 
-    from synapse_core.testing import make_store, write_safetensors
+from synapse_core.testing import make_store, write_safetensors
 
-    def test_my_ui(tmp_path):
-        store = make_store(tmp_path / "store", plugins=[("myui", my_plugin_module)])
+def test_my_ui(tmp_path):
+    store = make_store(tmp_path / "store", plugins=[("myui", my_plugin_module)])
 """
 
 from __future__ import annotations

@@ -28,6 +28,13 @@ BUILTIN_COMMANDS: dict[str, str] = {
     "du": "synapse_core.cli.maintenance_cmd:du",
     "doctor": "synapse_core.cli.maintenance_cmd:doctor",
     "history": "synapse_core.cli.maintenance_cmd:history",
+    "use": "synapse_core.cli.view_cmd:use",
+    "back": "synapse_core.cli.view_cmd:back",
+    "status": "synapse_core.cli.view_cmd:status",
+    "profiles": "synapse_core.cli.view_cmd:profiles",
+    "profile": "synapse_core.cli.view_cmd:profile",
+    "attach": "synapse_core.cli.view_cmd:attach",
+    "detach": "synapse_core.cli.view_cmd:detach",
 }
 
 
@@ -91,7 +98,8 @@ class SynapseGroup(click.Group):
     def main(self, *args: Any, **kwargs: Any) -> Any:
         """Run the CLI; a SynapseError becomes one line on stderr and its exit code."""
         try:
-            return super().main(*args, standalone_mode=False, **kwargs)
+            kwargs["standalone_mode"] = False
+            return super().main(*args, **kwargs)
         except SynapseError as exc:
             if os.environ.get("SYNAPSE_DEBUG") == "1":
                 raise

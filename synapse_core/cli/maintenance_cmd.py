@@ -39,11 +39,12 @@ def du(ctx: click.Context, as_json: bool) -> None:
 @click.command()
 @click.option("--verify-blobs", is_flag=True, help="Re-hash every blob.")
 @click.option("--fix", is_flag=True, help="Repair what can be repaired.")
+@click.option("--rebuild-views", is_flag=True, help="Recreate every view from state and blobs alone.")
 @json_option
 @click.pass_context
-def doctor(ctx: click.Context, verify_blobs: bool, fix: bool, as_json: bool) -> None:
+def doctor(ctx: click.Context, verify_blobs: bool, fix: bool, rebuild_views: bool, as_json: bool) -> None:
     """Check the store's invariants and plugins; exit 1 if a problem remains."""
-    report = state(ctx).store(as_json).doctor(verify_blobs=verify_blobs, fix=fix)
+    report = state(ctx).store(as_json).doctor(verify_blobs=verify_blobs, fix=fix, rebuild_views=rebuild_views)
 
     def human() -> None:
         click.echo(f"checked: {'; '.join(report.checks)}")

@@ -22,7 +22,9 @@ def _prefs(values: tuple[str, ...]) -> dict[str, str]:
 @click.command("import")
 @click.argument("ref")
 @click.option("--name", help="Pack name (default: from the file, folder or model name).")
-@click.option("--kind", type=click.Choice([k.value for k in AssetKind]), help="What the file is, when it can't be told.")
+@click.option(
+    "--kind", type=click.Choice([k.value for k in AssetKind]), help="What the file is, when it can't be told."
+)
 @click.option("--link", "mode", flag_value="link", help="Hard-link or reflink local files instead of copying.")
 @click.option("--move", "mode", flag_value="move", help="Move local files into the store.")
 @click.option("--pin", "policy", flag_value="pinned", help="Never update this pack.")

@@ -14,7 +14,9 @@ from synapse_core.cli.output import emit, json_option, state
 def plugins(ctx: click.Context, as_json: bool, show_all: bool) -> None:
     """List plugins: distribution, version, hooks, contributions and load status."""
     registry = state(ctx).registry
-    ctx.find_root().command.list_commands(ctx)  # plugin commands count as contributions
+    root = ctx.find_root().command
+    if isinstance(root, click.Group):
+        root.list_commands(ctx)  # loads plugin commands, which count as contributions
     records = [r for r in registry.records if show_all or not r.builtin]
 
     def human() -> None:

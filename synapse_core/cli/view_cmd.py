@@ -1,0 +1,137 @@
+"""Commands about what UIs see: use, back, status, profiles, attach, detach."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from synapse_core.cli.output import emit, human_size, json_option, state
+from synapse_core.results import SwitchResult
+
+ui_option = click.option("--ui", "uis", multiple=True, help="A UI to act on (repeatable).")
+ui_set_option = click.option("--ui-set", help="A UI set from state/ui_sets.json (default: the config's default).")
+
+
+def _print_stacks(result: SwitchResult) -> None:
+    for ui, stack in result.uis.items():
+        click.echo(f"{ui}: {' > '.join(stack)}")
+
+
+@click.command()
+@click.argument("pack")
+@ui_option
+@ui_set_option
+@click.option("--sync", is_flag=True, help="Install the pack's missing files first.")
+@json_option
+@click.pass_context
+def use(ctx: click.Context, pack: str, uis: tuple[str, ...], ui_set: str | None, sync: bool, as_json: bool) -> None:
+    """Switch UIs to PACK's work profile, where PACK wins every name conflict."""
+    result = state(ctx).store(as_json).use(pack, uis=uis, ui_set=ui_set, sync=sync)
+    emit(result, as_json, lambda: _print_stacks(result))
+
+
+@click.command()
+@ui_option
+@ui_set_option
+@json_option
+@click.pass_context
+def back(ctx: click.Context, uis: tuple[str, ...], ui_set: str | None, as_json: bool) -> None:
+    """Return UIs to the profile they used before the last `use`."""
+    result = state(ctx).store(as_json).back(uis=uis, ui_set=ui_set)
+    emit(result, as_json, lambda: _print_stacks(result))
+
+
+@click.command()
+@json_option
+@click.pass_context
+def status(ctx: click.Context, as_json: bool) -> None:
+    """Each UI's profile stack, active view, shadowed entries and missing files."""
+    report = state(ctx).store(as_json).status()
+
+    def human() -> None:
+        click.echo(f"store {report.root}: {report.packs} packs, {report.blobs} files, {human_size(report.bytes)}")
+        for ui in report.uis:
+            click.echo(f"{ui.ui}: {ui.active} ({ui.entries} files)  stack: {' > '.join(ui.stack)}")
+            click.echo(f"  view: {ui.view}")
+            for line in ui.shadowed:
+                click.echo(f"  shadowed: {line}")
+            for line in ui.missing:
+                click.echo(f"  missing: {line}")
+            for line in ui.unsupported:
+                click.echo(f"  not shown: {line}")
+
+    emit(report, as_json, human)
+
+
+@click.command()
+@json_option
+@click.pass_context
+def profiles(ctx: click.Context, as_json: bool) -> None:
+    """List profiles and where they are in use."""
+    infos = state(ctx).store(as_json).list_profiles()
+
+    def human() -> None:
+        for info in infos:
+            active = f"  active in: {', '.join(info.active_in)}" if info.active_in else ""
+            click.echo(f"{info.name:<32} {len(info.packs)} packs  {info.policy}{active}")
+
+    emit(infos, as_json, human)
+
+
+@click.group()
+def profile() -> None:
+    """Inspect one profile."""
+
+
+@profile.command("show")
+@click.argument("name")
+@json_option
+@click.pass_context
+def profile_show(ctx: click.Context, name: str, as_json: bool) -> None:
+    """Show a profile's packs in order (later packs win conflicts under last_wins)."""
+    info = state(ctx).store(as_json).show_profile(name)
+
+    def human() -> None:
+        click.echo(f"{info.name} (policy {info.policy})")
+        for index, pack in enumerate(info.packs, 1):
+            click.echo(f"  {index}. {pack}")
+        if info.stacked_in:
+            click.echo(f"  on the stack of: {', '.join(info.stacked_in)}")
+
+    emit(info, as_json, human)
+
+
+def _attach(ctx: click.Context, ui: str, path: Path, print_only: bool, as_json: bool, detach: bool) -> None:
+    result = state(ctx).store(as_json).attach(ui, path, print_only=print_only, detach=detach)
+
+    def human() -> None:
+        click.echo(result.instructions)
+        for line in result.changed:
+            click.echo(f"changed {line}")
+        if not print_only and not result.changed:
+            click.echo("nothing to change")
+
+    emit(result, as_json, human)
+
+
+@click.command()
+@click.argument("ui")
+@click.argument("path", type=click.Path(path_type=Path))
+@click.option("--print", "print_only", is_flag=True, help="Only print what to add; change no file.")
+@json_option
+@click.pass_context
+def attach(ctx: click.Context, ui: str, path: Path, print_only: bool, as_json: bool) -> None:
+    """Point the UI installed at PATH at its Synapse view (once; use/back need no re-attach)."""
+    _attach(ctx, ui, path, print_only, as_json, detach=False)
+
+
+@click.command()
+@click.argument("ui")
+@click.argument("path", type=click.Path(path_type=Path))
+@click.option("--print", "print_only", is_flag=True, help="Only print what would be removed.")
+@json_option
+@click.pass_context
+def detach(ctx: click.Context, ui: str, path: Path, print_only: bool, as_json: bool) -> None:
+    """Undo `attach`: remove only what Synapse added to the install at PATH."""
+    _attach(ctx, ui, path, print_only, as_json, detach=True)
