@@ -256,18 +256,19 @@ class FlagAttach:
         (sh, bat, a third-party launcher) is unknown, and a file nobody reads would
         only pretend the install is attached. The instructions say so instead.
         """
-        changes = []
-        for script in self.scripts:
-            text = read_text(install / script.name)
-            if text is None:
-                continue
-            before = re.compile(script.before, re.IGNORECASE) if script.before else None
-            new = set_block(
-                text, MARKS[script.dialect], self.block_lines(view, script.dialect), str(install / script.name), before
-            )
-            if new != text:
-                changes.append(FileChange(install / script.name, new, f"set the synapse block ({self.env_var} flags)"))
+        if "\n" in str(view) or "\r" in str(view):
+            raise InvalidInput(f"the view path {str(view)!r} contains a line break; no launcher can pass it")
+        changes = [change for script in self.scripts if (change := self._set_script(install, view, script))]
         return AttachPlan(self.ui, install, view, self.attach_instructions(install, view, changes), tuple(changes))
+
+    def _set_script(self, install: Path, view: Path, script: LaunchScript) -> FileChange | None:
+        path = install / script.name
+        text = read_text(path)
+        if text is None:
+            return None
+        before = re.compile(script.before, re.IGNORECASE) if script.before else None
+        new = set_block(text, MARKS[script.dialect], self.block_lines(view, script.dialect), str(path), before)
+        return None if new == text else FileChange(path, new, f"set the synapse block ({self.env_var} flags)")
 
     def plan_detach(self, install: Path, view: Path) -> AttachPlan:
         """Each launcher script that has a synapse block, without it."""
@@ -319,7 +320,7 @@ class FlagAttach:
         if not names:
             return f"Synapse changes no file in {install}."
         if any((install / script.name).is_file() for script in self.scripts):
-            return f"{names} already carries these flags in its synapse block; nothing to change."
+            return "The synapse block already holds these flags; nothing to change."
         return f"No {names} in {install}, so Synapse changes no file: add the flags to however you start it."
 
 

@@ -1,0 +1,231 @@
+"""The ComfyUI adapter: folder_paths keys, and one owned section of extra_model_paths.yaml.
+
+Facts come from Comfy-Org/ComfyUI at a125cd84 (v0.3.64); see the ``source`` of
+each layout entry. ComfyUI names models by their path relative to the search
+root, follows symlinks (``os.walk(followlinks=True)``) and filters by
+``supported_pt_extensions`` (``folder_paths.py``). It reads
+``<install>/extra_model_paths.yaml`` at start-up and any file given with
+``--extra-model-paths-config`` (``main.py`` ``apply_custom_paths``,
+``utils/extra_config.py`` ``load_extra_path_config``).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, ClassVar
+
+import yaml
+
+from synapse_core.attach_flags import insert_region, lines_of, newline_of, read_text, remove_region, replace_region
+from synapse_core.errors import InvalidInput
+from synapse_core.kinds import AssetKind
+from synapse_core.ui import AttachPlan, FileChange, KeyStyle, KindFolder, UIAdapter, Unsupported
+
+SUPPORTED_PT_EXTENSIONS = frozenset({".ckpt", ".pt", ".pt2", ".bin", ".pth", ".safetensors", ".pkl", ".sft"})
+"""``folder_paths.supported_pt_extensions``, used by every key we map."""
+
+CONFIG_NAME = "extra_model_paths.yaml"
+SECTION = "synapse"
+NOTICE = "# managed by Synapse Store: 'synapse attach' rewrites and 'synapse detach' removes this section"
+INDENT = "    "
+
+_FP = "folder_paths.py"
+_ROWS: tuple[tuple[AssetKind, str, str, str], ...] = (
+    # kind, folder_paths key, folder inside the view, source
+    (AssetKind.CHECKPOINT, "checkpoints", "models/checkpoints", _FP),
+    (AssetKind.LORA, "loras", "models/loras", _FP),
+    (AssetKind.EMBEDDING, "embeddings", "models/embeddings", f"{_FP}; comfy/sd1_clip.py load_embed"),
+    (AssetKind.VAE, "vae", "models/vae", _FP),
+    (AssetKind.CONTROLNET, "controlnet", "models/controlnet", _FP),
+    (AssetKind.UPSCALER, "upscale_models", "models/upscale_models", _FP),
+    (AssetKind.HYPERNETWORK, "hypernetworks", "models/hypernetworks", _FP),
+    (AssetKind.TEXT_ENCODER, "text_encoders", "models/text_encoders", _FP),
+    (AssetKind.DIFFUSION_MODEL, "diffusion_models", "models/diffusion_models", _FP),
+    (AssetKind.CLIP_VISION, "clip_vision", "models/clip_vision", _FP),
+    (
+        AssetKind.IPADAPTER,
+        "ipadapter",
+        "models/ipadapter",
+        "cubiq/ComfyUI_IPAdapter_plus IPAdapterPlus.py (custom node)",
+    ),
+    (
+        AssetKind.MOTION_MODULE,
+        "animatediff_models",
+        "models/animatediff_models",
+        "Kosinkadink/ComfyUI-AnimateDiff-Evolved animatediff/utils_model.py (custom node)",
+    ),
+)
+
+
+def _key_style(kind: AssetKind) -> KeyStyle:
+    # A prompt's "embedding:x" is looked up in every sub-folder of the embedding roots,
+    # collected into a set (comfy/sd1_clip.py expand_directory_list), so two embeddings
+    # with the same stem collide and the winner is arbitrary. Every other key lists
+    # and loads files by their path relative to the root (folder_paths.py).
+    return KeyStyle.STEM if kind is AssetKind.EMBEDDING else KeyStyle.RELATIVE_PATH
+
+
+def _layout() -> dict[AssetKind, KindFolder | Unsupported]:
+    layout: dict[AssetKind, KindFolder | Unsupported] = {
+        kind: KindFolder(folder, SUPPORTED_PT_EXTENSIONS, _key_style(kind), source, key)
+        for kind, key, folder, source in _ROWS
+    }
+    layout[AssetKind.OTHER] = Unsupported("ComfyUI has no catch-all model folder; each folder_paths key holds one kind")
+    return layout
+
+
+class ComfyUIAdapter(UIAdapter):
+    """ComfyUI: a view laid out like ComfyUI's root, attached through extra_model_paths.yaml."""
+
+    name: ClassVar[str] = "comfyui"
+    display_name: ClassVar[str] = "ComfyUI"
+    layout: ClassVar[Mapping[AssetKind, KindFolder | Unsupported]] = _layout()
+
+    def looks_like_install(self, path: Path) -> bool:
+        """A ComfyUI checkout has main.py next to folder_paths.py or the comfy package."""
+        return (path / "main.py").is_file() and ((path / "folder_paths.py").is_file() or (path / "comfy").is_dir())
+
+    def section_values(self, view: Path) -> dict[str, str]:
+        """The section as ComfyUI's loader reads it: base_path, then one key per supported kind."""
+        values = {"base_path": str(view)}
+        for entry in self.layout.values():
+            if isinstance(entry, KindFolder) and entry.attach_key:
+                current = values.get(entry.attach_key)
+                values[entry.attach_key] = entry.folder if current is None else f"{current}\n{entry.folder}"
+        return values
+
+    def section_text(self, view: Path, newline: str = "\n") -> str:
+        """The ``synapse:`` section as YAML text, without a final line break."""
+        lines = [f"{SECTION}:", INDENT + NOTICE]
+        lines += [line for key, value in self.section_values(view).items() for line in _yaml_entry(key, value)]
+        return newline.join(lines)
+
+    def plan_attach(self, install: Path, view: Path) -> AttachPlan:
+        """Set the ``synapse`` section of extra_model_paths.yaml (create the file if needed)."""
+        path = install / CONFIG_NAME
+        text = read_text(path)
+        before = _load(path, text or "")
+        new = _set_section(text or "", self.section_text(view, newline_of(text or "")), path, before)
+        _check_result(path, before, new, self.section_values(view))
+        verb = "add" if text is None else "set"
+        changes = () if new == text else (FileChange(path, new, f"{verb} the '{SECTION}' section"),)
+        return AttachPlan(self.name, install, view, self._attach_instructions(path, view), changes)
+
+    def plan_detach(self, install: Path, view: Path) -> AttachPlan:
+        """Remove the ``synapse`` section; every other byte of the file stays."""
+        path = install / CONFIG_NAME
+        text = read_text(path)
+        if text is None:
+            return AttachPlan(self.name, install, view, f"{path} does not exist; nothing to detach.")
+        before = _load(path, text)
+        span = _find_section(text, path, before)
+        if span is None:
+            return AttachPlan(self.name, install, view, f"{path} has no '{SECTION}' section; nothing to detach.")
+        new, note = _keep_loadable(remove_region(text, *span))
+        _check_result(path, before, new, None)
+        change = FileChange(path, new, f"removed the '{SECTION}' section{note}")
+        info = f"Removes the '{SECTION}' section from {path}{note}; the rest of the file stays as it is."
+        return AttachPlan(self.name, install, view, info, (change,))
+
+    def _attach_instructions(self, path: Path, view: Path) -> str:
+        section = self.section_text(view)
+        return "\n".join(
+            [
+                f"ComfyUI reads {path} at start-up. Synapse owns one section of it, '{SECTION}',",
+                "and leaves every other line as it is:",
+                "",
+                section,
+                "",
+                "Alternative that changes nothing inside the install: save exactly the text above as a",
+                "file of its own (base_path is absolute, so any location works) and start ComfyUI with",
+                "  --extra-model-paths-config <that file>",
+                "Restart ComfyUI after attaching.",
+            ]
+        )
+
+
+def _yaml_entry(key: str, value: str) -> list[str]:
+    """One ``key: value`` of the section: a string, never a list (the loader splits on newlines)."""
+    if "\n" in value:
+        return [f"{INDENT}{key}: |-", *(INDENT * 2 + part for part in value.split("\n"))]
+    # A JSON string is a valid YAML double-quoted scalar: safe for any path.
+    return [f"{INDENT}{key}: {json.dumps(value, ensure_ascii=False)}"]
+
+
+def _load(path: Path, text: str) -> dict[str, Any]:
+    """The parsed file; refuse anything ComfyUI's loader could not walk."""
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        raise InvalidInput(f"{path} is not valid YAML ({first}); fix or move it; nothing was changed") from exc
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise InvalidInput(f"{path} is not a mapping of sections; fix or move it; nothing was changed")
+    return data
+
+
+def _parses_to(text: str) -> object:
+    """What an edited text parses to; a text that does not parse gives a value no check accepts."""
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError:
+        return _UNPARSABLE
+
+
+_UNPARSABLE = object()
+
+
+_HEADER = re.compile(rf"^{SECTION}\s*:\s*(#.*)?$")
+
+
+def _find_section(text: str, path: Path, parsed: Mapping[str, Any]) -> tuple[int, int] | None:
+    """The span of our section: its header line and the indented lines under it."""
+    lines = lines_of(text)
+    headers = [i for i, line in enumerate(lines) if _HEADER.match(line.text)]
+    if len(headers) > 1 or (not headers and SECTION in parsed):
+        raise InvalidInput(
+            f"{path} has a '{SECTION}' section Synapse cannot edit safely (written by hand?);"
+            " fix or move it; nothing was changed"
+        )
+    if not headers:
+        return None
+    last = headers[0]
+    for i in range(last + 1, len(lines)):
+        line = lines[i].text
+        if line.strip() and not line[0].isspace():
+            break
+        if line.strip():
+            last = i
+    return lines[headers[0]].start, lines[last].end
+
+
+def _set_section(text: str, section: str, path: Path, parsed: Mapping[str, Any]) -> str:
+    span = _find_section(text, path, parsed)
+    if span is None:
+        return insert_region(text, section, None, newline_of(text))
+    return replace_region(text, span[0], span[1], section)
+
+
+def _keep_loadable(text: str) -> tuple[str, str]:
+    """ComfyUI fails on a file that parses to nothing (``for c in None``), so a file left
+    empty, or with comments only, gets an empty mapping ``{}``."""
+    if _parses_to(text) is not None:
+        return text, ""
+    return insert_region(text, "{}", None, newline_of(text)), " (left '{}' so that ComfyUI still loads the file)"
+
+
+def _check_result(path: Path, before: Mapping[str, Any], text: str, ours: Mapping[str, str] | None) -> None:
+    """The edited text must parse to the other sections unchanged, plus ours (or none)."""
+    after = _parses_to(text)
+    after = {} if after is None else after
+    expected = {key: value for key, value in before.items() if key != SECTION}
+    if ours is not None:
+        expected[SECTION] = dict(ours)
+    if after != expected:
+        problem = "cannot be edited without changing other sections"
+        raise InvalidInput(f"{path} {problem}; fix or move it; nothing was changed")

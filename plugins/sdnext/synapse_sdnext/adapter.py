@@ -1,0 +1,143 @@
+"""The SD.Next adapter: its folders, and one ``--models-dir`` flag.
+
+Facts come from vladmandic/sdnext at 058a7f0c; see each layout entry's
+``source``. Every default model folder is ``<models_path>/<name>``
+(``modules/ui_definitions.py`` "System Paths"), and ``--models-dir`` sets
+``models_path`` (``modules/paths.py``), so one flag points all of them at a view
+laid out with SD.Next's folder names.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import ClassVar
+
+from synapse_core.attach_flags import FlagAttach, FlagTarget
+from synapse_core.kinds import AssetKind
+from synapse_core.ui import AttachPlan, KeyStyle, KindFolder, UIAdapter, Unsupported
+
+MODELS_FLAG = "--models-dir"
+
+LAYOUT: Mapping[AssetKind, KindFolder | Unsupported] = {
+    AssetKind.CHECKPOINT: KindFolder(
+        "models/Stable-diffusion",
+        frozenset({".safetensors"}),  # list_models filters on .safetensors only: no .ckpt
+        KeyStyle.RELATIVE_PATH,
+        "modules/sd_checkpoint.py (model_path, list_models)",
+        MODELS_FLAG,
+    ),
+    # name = stem with "." replaced by "_"; available_networks is filled by a thread
+    # pool, so which of two same-named LoRAs wins is not defined.
+    AssetKind.LORA: KindFolder(
+        "models/Lora",
+        frozenset({".pt", ".ckpt", ".safetensors"}),
+        KeyStyle.STEM,
+        "modules/lora/lora_load.py list_available_networks; modules/lora/network.py",
+        MODELS_FLAG,
+    ),
+    AssetKind.EMBEDDING: KindFolder(
+        "models/embeddings",
+        frozenset({".pt", ".safetensors"}),
+        KeyStyle.STEM,
+        "modules/ui_definitions.py (embeddings_dir); modules/ui_extra_networks_textual_inversion.py",
+        MODELS_FLAG,
+    ),
+    AssetKind.VAE: KindFolder(
+        "models/VAE", frozenset({".safetensors"}), KeyStyle.BASENAME, "modules/sd_vae.py refresh_vae_list", MODELS_FLAG
+    ),
+    # Only .safetensors files at the TOP LEVEL of control_dir/controlnet are listed
+    # (shared_helpers.listdir is not recursive): the view must not nest them.
+    AssetKind.CONTROLNET: KindFolder(
+        "models/control/controlnet",
+        frozenset({".safetensors"}),
+        KeyStyle.STEM,
+        "modules/control/units/controlnet.py find_models (top level only)",
+        MODELS_FLAG,
+    ),
+    AssetKind.UPSCALER: KindFolder(
+        "models/ESRGAN",
+        frozenset({".pth", ".pt"}),
+        KeyStyle.STEM,
+        "modules/upscaler.py find_folder; modules/ui_definitions.py (esrgan_models_path)",
+        MODELS_FLAG,
+    ),
+    AssetKind.HYPERNETWORK: Unsupported(
+        "SD.Next has no hypernetwork support;"
+        " --hypernetwork-dir is only a hidden compatibility flag (modules/cmd_args.py)"
+    ),
+    # Keyed by stem for .safetensors, by full file name for .gguf: STEM is the safe side.
+    AssetKind.TEXT_ENCODER: KindFolder(
+        "models/Text-encoder",
+        frozenset({".safetensors", ".gguf"}),
+        KeyStyle.STEM,
+        "modules/model_te.py refresh_te_list",
+        MODELS_FLAG,
+    ),
+    AssetKind.DIFFUSION_MODEL: KindFolder(
+        "models/UNET",
+        frozenset({".safetensors", ".gguf", ".pth"}),
+        KeyStyle.STEM,
+        "modules/sd_unet.py refresh_unet_list",
+        MODELS_FLAG,
+    ),
+    AssetKind.CLIP_VISION: Unsupported(
+        "SD.Next downloads CLIP-vision encoders from Hugging Face into hfcache_dir itself (modules/ipadapter.py)"
+    ),
+    AssetKind.IPADAPTER: Unsupported(
+        "SD.Next downloads IP-Adapters from the Hugging Face repo h94/IP-Adapter on demand (modules/ipadapter.py)"
+    ),
+    AssetKind.MOTION_MODULE: Unsupported(
+        "SD.Next's AnimateDiff script downloads motion adapters with hf_hub_download (scripts/animatediff.py)"
+    ),
+    AssetKind.OTHER: Unsupported("SD.Next has no catch-all model folder"),
+}
+
+NOTES = (
+    "Why one --models-dir and not --vae-dir / --embeddings-dir / --lora-dir: SD.Next's VAE and",
+    "embedding lists read the settings (opts.vae_dir, opts.embeddings_dir), not the command line",
+    "(modules/cmd_args.py settings_args, modules/sd_vae.py), so those two flags do not change what is",
+    "listed. --models-dir moves the default of every model folder at once (modules/paths.py).",
+    "The same as an environment variable: SD_MODELSDIR=<the path above>.",
+    "A folder set explicitly in SD.Next's System Paths settings (config.json: ckpt_dir, lora_dir,",
+    "vae_dir, embeddings_dir, unet_dir, te_dir, control_dir, esrgan_models_path) still wins: reset it.",
+    "SD.Next also creates and downloads into folders under the models folder (Diffusers, huggingface,",
+    "styles, wildcards, yolo, ...): set diffusers_dir and hfcache_dir to folders of your own first,",
+    "or those downloads land in the view, which Synapse rebuilds.",
+)
+
+
+class SDNextAdapter(UIAdapter):
+    """vladmandic's SD.Next, attached with ``--models-dir``.
+
+    No file is changed: SD.Next ships no webui-user.sh (webui.sh only sources one if
+    the user made it) and its webui.bat reads none, so one flag or one environment
+    variable, shown to the user, is both the simplest and the least invasive attach.
+    """
+
+    name: ClassVar[str] = "sdnext"
+    display_name: ClassVar[str] = "SD.Next"
+    layout: ClassVar[Mapping[AssetKind, KindFolder | Unsupported]] = LAYOUT
+
+    def looks_like_install(self, path: Path) -> bool:
+        """launch.py with modules/ and SD.Next's own installer.py (A1111 and Forge have none)."""
+        return all(
+            (
+                (path / "launch.py").is_file(),
+                (path / "modules").is_dir(),
+                (path / "installer.py").is_file(),
+            )
+        )
+
+    def flag_attach(self) -> FlagAttach:
+        """One flag: the view's models folder becomes SD.Next's models folder."""
+        target = FlagTarget(MODELS_FLAG, "models", adds=False)
+        return FlagAttach(self.name, self.display_name, "COMMANDLINE_ARGS", (target,), (), NOTES)
+
+    def plan_attach(self, install: Path, view: Path) -> AttachPlan:
+        """Instructions only: the flag (or environment variable) to start SD.Next with."""
+        return self.flag_attach().plan_attach(install, view)
+
+    def plan_detach(self, install: Path, view: Path) -> AttachPlan:
+        """Instructions only: start SD.Next without the flag again."""
+        return self.flag_attach().plan_detach(install, view)
