@@ -7,7 +7,6 @@ with :attr:`SynapseError.exit_code`; the HTTP API maps :attr:`code` to a status.
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Iterable
 
 
@@ -73,6 +72,8 @@ class PluginError(SynapseError):
 
 def unknown_name(what: str, name: str, known: Iterable[str]) -> NotFound:
     """A NotFound for ``name`` that lists close or all known names."""
+    import difflib
+
     known = sorted(known)
     close = difflib.get_close_matches(name, known, n=3)
     if close:

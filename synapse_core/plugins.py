@@ -19,14 +19,14 @@ import importlib
 import os
 from collections.abc import Callable, Iterable, Mapping
 from functools import partial
-from importlib import metadata
 from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
+import attrs
 import pluggy
-from pydantic import BaseModel, Field
 
 from synapse_core import hookspecs
 from synapse_core.conflicts import ConflictPolicy
+from synapse_core.entry_points import discover_entry_points
 from synapse_core.errors import InvalidInput, PluginError, unknown_name
 from synapse_core.kinds import AssetKind
 from synapse_core.sources import Source
@@ -39,12 +39,12 @@ BUILTIN_PLUGINS: tuple[str, ...] = (
     "synapse_core.builtin.conflict_policies",
     "synapse_core.builtin.local_source",
 )
-ENTRY_POINT_GROUP = "synapse"
 Category = Literal["ui", "source", "policy", "command"]
 T = TypeVar("T")
 
 
-class PluginRecord(BaseModel):
+@attrs.define
+class PluginRecord:
     """One plugin as ``synapse plugins`` shows it."""
 
     name: str
@@ -53,8 +53,8 @@ class PluginRecord(BaseModel):
     builtin: bool = False
     status: Literal["loaded", "failed", "disabled"] = "loaded"
     reason: str | None = None
-    hooks: list[str] = Field(default_factory=list)
-    contributes: dict[str, list[str]] = Field(default_factory=dict)
+    hooks: list[str] = attrs.Factory(list)
+    contributes: dict[str, list[str]] = attrs.Factory(dict)
 
 
 class PluginLoadError(Exception):
@@ -109,18 +109,13 @@ class PluginRegistry:
         """Load every entry point of the ``synapse`` group, one at a time."""
         allow = _env_list(env, "SYNAPSE_LOAD_PLUGINS")
         block = _env_list(env, "SYNAPSE_DISABLE_PLUGINS") or set()
-        for ep in sorted(metadata.entry_points(group=ENTRY_POINT_GROUP), key=lambda e: e.name):
-            dist = ep.dist
-            record = PluginRecord(
-                name=ep.name,
-                distribution=dist.metadata["Name"] if dist else None,
-                version=dist.version if dist else None,
-            )
-            if (allow is not None and ep.name not in allow) or ep.name in block:
+        for found in discover_entry_points():
+            record = PluginRecord(name=found.name, distribution=found.distribution, version=found.version)
+            if (allow is not None and found.name not in allow) or found.name in block:
                 record.status, record.reason = "disabled", "disabled by SYNAPSE_LOAD_PLUGINS/SYNAPSE_DISABLE_PLUGINS"
                 self.records.append(record)
                 continue
-            self._add_record(record, ep.load)
+            self._add_record(record, found.load)
 
     def add(self, name: str, loader: Callable[[], object], *, builtin: bool = False) -> PluginRecord:
         """Register one plugin object produced by ``loader`` (a module or any object)."""

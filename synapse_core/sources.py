@@ -11,13 +11,15 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import ClassVar, Protocol
+from typing import TYPE_CHECKING, ClassVar, Protocol
 
 import attrs
 
 from synapse_core.errors import SourceError
 from synapse_core.kinds import AssetKind
-from synapse_core.models import LockedResource, Pack, ResourceSpec
+
+if TYPE_CHECKING:
+    from synapse_core.models import LockedResource, Pack, ResourceSpec
 
 
 @attrs.frozen

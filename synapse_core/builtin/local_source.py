@@ -4,15 +4,18 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING
 from urllib.parse import unquote, urlparse
 
 from synapse_core.errors import InvalidInput
 from synapse_core.hookspecs import hookimpl
 from synapse_core.inspect_kind import MODEL_EXTENSIONS, guess_kind
 from synapse_core.kinds import AssetKind, kind_names
-from synapse_core.models import Pack, ResourceSpec, SourceInfo
 from synapse_core.names import sanitize_file_name, sanitize_pack_name
 from synapse_core.sources import FetchTarget, ImportRequest, ResolvedPack, ResolvedResource, Source
+
+if TYPE_CHECKING:
+    from synapse_core.models import Pack
 
 
 def _path_of(url: str | None) -> Path | None:
@@ -35,6 +38,8 @@ class LocalFileSource(Source):
         return os.path.exists(os.path.expanduser(ref)) or ref.startswith(("/", "./", "../", "~")) or os.sep in ref
 
     def resolve(self, request: ImportRequest) -> ResolvedPack:
+        from synapse_core.models import Pack, SourceInfo
+
         path = _path_of(request.ref) or Path(request.ref).expanduser()
         path = path.absolute()
         if not path.exists():
@@ -52,6 +57,8 @@ class LocalFileSource(Source):
         return ResolvedPack(pack=pack, resources=resources)
 
     def _resource(self, file: Path, root: Path, forced: AssetKind | None, single: bool) -> ResolvedResource:
+        from synapse_core.models import ResourceSpec
+
         relative = file.name if single else file.relative_to(root).as_posix()
         kind = forced or guess_kind(file)
         if kind is None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import sys
+from importlib import import_module
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -16,25 +17,26 @@ if TYPE_CHECKING:
     from synapse_core.plugins import PluginRegistry
     from synapse_core.store import Store
 
-BUILTIN_COMMANDS: dict[str, str] = {
-    "plugins": "synapse_core.cli.plugins_cmd:plugins",
-    "store": "synapse_core.cli.store_cmd:store",
-    "import": "synapse_core.cli.pack_cmd:import_",
-    "list": "synapse_core.cli.pack_cmd:list_",
-    "show": "synapse_core.cli.pack_cmd:show",
-    "remove": "synapse_core.cli.pack_cmd:remove",
-    "install": "synapse_core.cli.pack_cmd:install",
-    "gc": "synapse_core.cli.maintenance_cmd:gc",
-    "du": "synapse_core.cli.maintenance_cmd:du",
-    "doctor": "synapse_core.cli.maintenance_cmd:doctor",
-    "history": "synapse_core.cli.maintenance_cmd:history",
-    "use": "synapse_core.cli.view_cmd:use",
-    "back": "synapse_core.cli.view_cmd:back",
-    "status": "synapse_core.cli.view_cmd:status",
-    "profiles": "synapse_core.cli.view_cmd:profiles",
-    "profile": "synapse_core.cli.view_cmd:profile",
-    "attach": "synapse_core.cli.view_cmd:attach",
-    "detach": "synapse_core.cli.view_cmd:detach",
+# name -> (module:attribute, short help); --help lists these without importing them.
+BUILTIN_COMMANDS: dict[str, tuple[str, str]] = {
+    "store": ("store_cmd:store", "Create and inspect the store itself."),
+    "plugins": ("plugins_cmd:plugins", "List plugins: what they contribute and their load status."),
+    "import": ("pack_cmd:import_", "Import a file, a folder, or a URL a source knows as a pack."),
+    "list": ("pack_cmd:list_", "List packs."),
+    "show": ("pack_cmd:show", "Show a pack: source, metadata, resources, what is installed."),
+    "install": ("pack_cmd:install", "Make every file of a pack present in the library."),
+    "remove": ("pack_cmd:remove", "Remove a pack (its files stay until gc)."),
+    "use": ("view_cmd:use", "Switch UIs to a pack's work profile, where it wins every conflict."),
+    "back": ("view_cmd:back", "Return UIs to the profile they used before the last use."),
+    "status": ("view_cmd:status", "Each UI's profile stack, active view, conflicts and missing files."),
+    "profiles": ("view_cmd:profiles", "List profiles and where they are in use."),
+    "profile": ("view_cmd:profile", "Inspect one profile."),
+    "attach": ("view_cmd:attach", "Point a UI install at its Synapse view."),
+    "detach": ("view_cmd:detach", "Undo attach: remove only what Synapse added."),
+    "doctor": ("maintenance_cmd:doctor", "Check the store's invariants and plugins; repair with --fix."),
+    "gc": ("maintenance_cmd:gc", "Remove files no pack references."),
+    "du": ("maintenance_cmd:du", "Disk use per pack and what deduplication saved."),
+    "history": ("maintenance_cmd:history", "State changes, newest first."),
 }
 
 
@@ -81,12 +83,21 @@ class SynapseGroup(click.Group):
 
     def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
         if cmd_name in BUILTIN_COMMANDS:
-            module_name, attr = BUILTIN_COMMANDS[cmd_name].split(":")
-            module = __import__(module_name, fromlist=[attr])
+            module_name, attr = BUILTIN_COMMANDS[cmd_name][0].split(":")
+            module = import_module(f"synapse_core.cli.{module_name}")
             command: click.Command = getattr(module, attr)
             return command
         self._add_plugin_commands(ctx)
         return self.commands.get(cmd_name)
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        """List commands from the table (built-ins) and the plugins, importing no command module."""
+        self._add_plugin_commands(ctx)
+        rows = [(name, help_text) for name, (_, help_text) in BUILTIN_COMMANDS.items()]
+        limit = formatter.width - 6 - max(len(name) for name, _ in rows)
+        rows += [(name, cmd.get_short_help_str(limit)) for name, cmd in self.commands.items()]
+        with formatter.section("Commands"):
+            formatter.write_dl(sorted(rows))
 
     def _add_plugin_commands(self, ctx: click.Context) -> None:
         if self._plugins_added:

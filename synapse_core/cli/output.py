@@ -6,6 +6,7 @@ import json
 from collections.abc import Callable
 from typing import Any
 
+import attrs
 import click
 from pydantic import BaseModel
 
@@ -20,9 +21,11 @@ def state(ctx: click.Context) -> CliState:
 
 
 def to_jsonable(value: Any) -> Any:
-    """Models, lists of models and plain data, as JSON-ready data."""
+    """Models (pydantic or attrs), lists of models and plain data, as JSON-ready data."""
     if isinstance(value, BaseModel):
         return value.model_dump(mode="json")
+    if attrs.has(type(value)):
+        return to_jsonable(attrs.asdict(value))
     if isinstance(value, list | tuple):
         return [to_jsonable(v) for v in value]
     if isinstance(value, dict):

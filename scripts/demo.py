@@ -1,0 +1,97 @@
+"""`make demo`: an end-to-end tour of Synapse in a temporary store.
+
+Every step runs the real `synapse` CLI as a user would and prints what it shows.
+The demo exits non-zero as soon as a step fails.
+"""
+
+from __future__ import annotations
+
+import os
+import shlex
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+from synapse_core.testing import lora_file, write_safetensors
+
+SYNAPSE = str(Path(sys.executable).parent / "synapse")
+
+
+def run(*args: str, env: dict[str, str], expect_fail: bool = False) -> str:
+    """Run one CLI command, echo it and its output, and stop the demo if it fails unexpectedly."""
+    print(f"\n$ synapse {shlex.join(args)}", flush=True)
+    result = subprocess.run([SYNAPSE, *args], env=env, capture_output=True, text=True, check=False)
+    print((result.stdout + result.stderr).rstrip())
+    if (result.returncode != 0) != expect_fail:
+        sys.exit(f"demo step failed (exit {result.returncode}): synapse {shlex.join(args)}")
+    return result.stdout
+
+
+def section(title: str) -> None:
+    print(f"\n=== {title} ===")
+
+
+def make_models(folder: Path) -> dict[str, Path]:
+    """Small but valid model files: two LoRAs that share a file name, an embedding, a VAE."""
+    return {
+        "paper": lora_file(folder / "paper" / "style.safetensors", seed=1),
+        "ink": lora_file(folder / "ink" / "style.safetensors", seed=2),
+        "negative": write_safetensors(folder / "EasyNegative.safetensors", {"emb_params": (8, 768)}),
+        "vae": write_safetensors(
+            folder / "vae" / "clear_vae.safetensors",
+            {"encoder.conv_in.weight": (8, 3, 3, 3), "decoder.conv_out.weight": (3, 8, 3, 3)},
+        ),
+    }
+
+
+def main() -> None:
+    with tempfile.TemporaryDirectory(prefix="synapse-demo-") as tmp:
+        base = Path(tmp)
+        env = {**os.environ, "SYNAPSE_ROOT": str(base / "store")}
+        files = make_models(base / "downloads")
+
+        section("a store and its plugins")
+        run("store", "init", env=env)
+        run("plugins", env=env)
+
+        section("import local files (kind read from the safetensors header)")
+        run("import", str(files["paper"]), "--name", "PaperLantern", env=env)
+        run("import", str(files["ink"]), "--name", "InkWash", env=env)
+        run("import", str(files["negative"]), env=env)
+        run("import", str(files["vae"].parent), "--name", "ClearVAE", env=env)
+        run("import", str(files["paper"]), "--name", "PaperCopy", env=env)
+        run("list", env=env)
+        run("show", "PaperLantern", env=env)
+        run("du", env=env)
+
+        section("views: both LoRAs are called style.safetensors, the later import wins in global")
+        run("status", env=env)
+        run("use", "PaperLantern", "--ui", "comfyui", "--ui", "a1111", env=env)
+        run("status", env=env)
+        run("back", "--ui", "comfyui", "--ui", "a1111", env=env)
+        run("back", "--ui", "comfyui", env=env, expect_fail=True)
+
+        section("attach a ComfyUI install to its view (once; use/back need no re-attach)")
+        comfy = base / "ComfyUI"
+        (comfy / "comfy").mkdir(parents=True)
+        (comfy / "main.py").write_text("# a stand-in ComfyUI install\n")
+        (comfy / "folder_paths.py").write_text("")
+        run("attach", "comfyui", str(comfy), env=env)
+        print((comfy / "extra_model_paths.yaml").read_text())
+
+        section("bad input is one clear line and changes nothing")
+        run("import", str(base / "nope.safetensors"), env=env, expect_fail=True)
+        run("import", str(files["paper"]), "--name", "../evil", env=env, expect_fail=True)
+        run("use", "PaperLanten", env=env, expect_fail=True)
+
+        section("maintenance")
+        run("remove", "PaperCopy", env=env)
+        run("gc", "--dry-run", env=env)
+        run("doctor", "--verify-blobs", env=env)
+        run("history", env=env)
+    print("\ndemo finished")
+
+
+if __name__ == "__main__":
+    main()
