@@ -160,7 +160,7 @@ class LeftOut(StrictModel):
 
     pack: str
     resource_id: str
-    reason: Literal["shadowed", "missing_blob", "unsupported_kind", "extension_not_listed"]
+    reason: Literal["shadowed", "missing_blob", "unsupported_kind", "extension_not_listed", "subfolder_not_listed"]
     detail: str
 
 

@@ -80,7 +80,8 @@ class ProfileService:
                 if o.pack == s.pack.name and o.reason == "missing_blob" and o.resource_id in s.lock.resources
             }
         )
-        self.views.build(manifest, missing)
+        folders = sorted({f.folder for kind in adapter.layout if (f := adapter.folder(kind)) is not None})
+        self.views.build(manifest, missing, folders)
         return BuildOutcome(manifest=manifest, rebuilt=True)
 
     def stacked_profiles(self, runtime: Runtime, ui: str) -> list[str]:

@@ -287,7 +287,7 @@ class Store:
                     entries=len(manifest.entries) if manifest else 0,
                     shadowed=[o.detail for o in left if o.reason == "shadowed"],
                     missing=[o.detail for o in left if o.reason == "missing_blob"],
-                    unsupported=[o.detail for o in left if o.reason in ("unsupported_kind", "extension_not_listed")],
+                    unsupported=[o.detail for o in left if o.reason not in ("shadowed", "missing_blob")],
                 )
             )
         blobs = list(self.blobs.iter_blobs())
@@ -314,7 +314,8 @@ class Store:
         if not print_only:
             with self.mutation(f"{'detach' if detach else 'attach'} {ui} {install}"):
                 for change in plan.changes:
-                    write_bytes_atomic(change.path, change.content.encode())
+                    # a symlinked config file keeps its link: write where it points
+                    write_bytes_atomic(change.path.resolve(), change.content.encode())
                     changed.append(f"{change.path}: {change.summary}")
                 config = self.files.config()
                 installs = config.ui_installs.setdefault(ui, [])

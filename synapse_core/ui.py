@@ -45,6 +45,8 @@ class KindFolder:
     attach_key: str | None = None
     """What points the UI at an outside folder for this kind: a ComfyUI
     folder_paths key, or an A1111-family command-line flag; None if nothing can."""
+    recursive: bool = True
+    """Whether the UI lists files in sub-folders; if not, nested entries are left out."""
 
 
 @attrs.frozen

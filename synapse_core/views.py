@@ -79,6 +79,8 @@ def plan_view(
                 reason = ("unsupported_kind", f"{adapter.display_name} has no folder for {spec.kind.value}")
             elif not adapter.accepts(spec.kind, spec.expose):
                 reason = ("extension_not_listed", f"{adapter.display_name} does not list {spec.expose}")
+            elif not folder.recursive and "/" in spec.expose:
+                reason = ("subfolder_not_listed", f"{adapter.display_name} lists only the top of {folder.folder}")
             elif locked is None or not blobs.has(locked.sha256):
                 reason = ("missing_blob", f"{spec.expose} is not installed; run 'synapse install {state.pack.name}'")
             if reason is not None or folder is None or locked is None:
@@ -143,13 +145,19 @@ class ViewBuilder:
         path = self.layout.profile_view(ui, profile) / MANIFEST
         return read_model(path, ViewManifest) if path.is_file() else None
 
-    def build(self, manifest: ViewManifest, missing: Sequence[str]) -> None:
-        """Create the view in staging and swap it in; the old one is removed afterwards."""
+    def build(self, manifest: ViewManifest, missing: Sequence[str], folders: Sequence[str] = ()) -> None:
+        """Create the view in staging and swap it in; the old one is removed afterwards.
+
+        ``folders`` are created even when empty, so a UI never creates them inside the
+        view's place itself (some UIs make their model folders at start-up).
+        """
         final = self.layout.profile_view(manifest.ui, manifest.profile)
         final.parent.mkdir(parents=True, exist_ok=True)
         staging = final.parent / f".staging-{manifest.profile}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
         try:
             self._populate(staging, final, manifest)
+            for folder in folders:
+                os.makedirs(staging / folder, exist_ok=True)
             write_json(staging / MANIFEST, manifest)
             (staging / FINGERPRINT).write_text("\n".join([manifest.fingerprint, *missing]) + "\n")
             swap_in(staging, final)

@@ -54,6 +54,7 @@ LAYOUT: Mapping[AssetKind, KindFolder | Unsupported] = {
         KeyStyle.STEM,
         "modules/control/units/controlnet.py find_models (top level only)",
         MODELS_FLAG,
+        recursive=False,
     ),
     AssetKind.UPSCALER: KindFolder(
         "models/ESRGAN",
