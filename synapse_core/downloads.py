@@ -34,6 +34,7 @@ class PartialDownload:
         self.part = tmp / f"{key}.part"
         self.meta = tmp / f"{key}.part.json"
         self.digest = hashlib.sha256()
+        self._announced = False
         self._validator = self._read_validator()
         self._handle = open(self.part, "ab")  # noqa: SIM115 - closed in finish()/abort()
         self._offset = self._handle.tell()
@@ -64,9 +65,11 @@ class PartialDownload:
 
     def begin(self, total: int | None, validator: str | None = None) -> None:
         """Record the response's validator so a later run can resume with If-Range."""
-        self.progress.add_total(self.target.file_name, total)
-        if self._offset:
-            self.progress.advance(self._offset)
+        if not self._announced:
+            self._announced = True
+            self.progress.add_total(self.target.file_name, total)
+            if self._offset:
+                self.progress.advance(self._offset)
         if validator and validator != self._validator:
             self._validator = validator
             write_bytes_atomic(self.meta, json.dumps({"validator": validator, "url": self.target.url}).encode())
@@ -96,10 +99,10 @@ class PartialDownload:
         sha256, size = self.digest.hexdigest(), self._offset
         expected = self.target
         problem = None
-        if expected.size is not None and size != expected.size:
-            problem = f"got {size} bytes, expected {expected.size}"
-        elif expected.sha256 and sha256 != expected.sha256:
+        if expected.sha256 and sha256 != expected.sha256:
             problem = f"sha256 {sha256[:12]}… does not match the source's {expected.sha256[:12]}…"
+        elif not expected.sha256 and expected.size is not None and size != expected.size:
+            problem = f"got {size} bytes, expected {expected.size}"
         if problem:
             self.discard()
             raise IntegrityError(f"{expected.file_name}: {problem}; nothing was stored, try 'install' again")

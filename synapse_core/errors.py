@@ -83,3 +83,16 @@ def unknown_name(what: str, name: str, known: Iterable[str]) -> NotFound:
     else:
         hint = f"there are no {what}s yet"
     return NotFound(f"unknown {what} '{name}': {hint}")
+
+
+class UpstreamGone(SourceError):
+    """The source no longer offers the pack: ``upstream`` is 'removed' or 'archived'.
+
+    Raised by sources; the core keeps the pack's metadata and records the state.
+    """
+
+    code = "upstream_gone"
+
+    def __init__(self, message: str, upstream: str = "removed") -> None:
+        super().__init__(message)
+        self.upstream = upstream

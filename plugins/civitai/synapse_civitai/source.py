@@ -1,22 +1,219 @@
-"""The Civitai source (skeleton: references are recognised, resolving comes with the client)."""
+"""The Civitai source: resolve references into packs, download files, search, identify."""
 
 from __future__ import annotations
 
-import re
+import posixpath
+import threading
+from collections.abc import Mapping, Sequence
+from typing import Any
+from urllib.parse import urlsplit
 
-from synapse_core.sources import ImportRequest, NotSupported, ResolvedPack, Source
+from synapse_civitai.client import CivitaiClient, base_url
+from synapse_civitai.mapping import (
+    MODEL_TYPE_KINDS,
+    camel_pack_name,
+    choose_files,
+    file_metadata,
+    kind_for,
+    primary_file,
+    resource_id,
+)
+from synapse_civitai.refs import looks_like_civitai, parse_ref
+from synapse_core.errors import UpstreamGone
+from synapse_core.kinds import AssetKind
+from synapse_core.models import Pack, ResourceSpec, SourceInfo
+from synapse_core.names import sanitize_file_name
+from synapse_core.sources import (
+    DownloadSink,
+    FetchTarget,
+    ImportRequest,
+    PreviewImage,
+    ResolvedPack,
+    ResolvedResource,
+    SearchHit,
+    SearchQuery,
+    Source,
+)
 
-_CIVITAI_REF = re.compile(r"^(https?://)?(www\.)?civitai\.(com|red)/|^civitai:\d|^(urn:)?air:", re.IGNORECASE)
+MAX_PREVIEWS = 4
 
 
 class CivitaiSource(Source):
-    """Models and versions from civitai.com."""
+    """Models and versions from Civitai (or the origin in SYNAPSE_CIVITAI_URL)."""
 
     name = "civitai"
     display_name = "Civitai"
 
+    def __init__(self, client: CivitaiClient | None = None) -> None:
+        self._client = client
+        self._lock = threading.Lock()
+
+    @property
+    def client(self) -> CivitaiClient:
+        """The HTTP client, made on first use (so loading the plugin costs nothing)."""
+        with self._lock:
+            if self._client is None:
+                self._client = CivitaiClient()
+            return self._client
+
+    def _extra_hosts(self) -> frozenset[str]:
+        return frozenset({urlsplit(base_url()).netloc.lower()})
+
     def can_handle(self, ref: str) -> bool:
-        return bool(_CIVITAI_REF.match(ref.strip()))
+        return looks_like_civitai(ref, self._extra_hosts())
+
+    # -- resolve -----------------------------------------------------------------
 
     def resolve(self, request: ImportRequest) -> ResolvedPack:
-        raise NotSupported("the Civitai client is not built yet")
+        ref = parse_ref(request.ref, self._extra_hosts())
+        if ref.version_id is not None:
+            version = self.client.version(ref.version_id)
+            model = self.client.model(int(version.get("modelId") or ref.model_id or 0))
+            pinned = True
+        else:
+            assert ref.model_id is not None
+            model = self.client.model(ref.model_id)
+            versions = model.get("modelVersions") or []
+            if not versions:
+                raise UpstreamGone(f"Civitai model {ref.model_id} has no published version", "removed")
+            version = versions[0]
+            pinned = False
+        files = [f for f in version.get("files") or [] if "type" not in ref.query or f.get("type") == ref.query["type"]]
+        prefer = {**{k: v for k, v in ref.query.items() if k != "type"}, **request.prefer}
+        file_ids = request.file_ids or ((str(ref.file_id),) if ref.file_id else ())
+        chosen = choose_files(files, file_ids=file_ids, all_files=request.all_files, prefer=prefer)
+        policy = request.policy or ("pinned" if pinned else "follow_latest")
+        return self._resolved(model, version, chosen, policy, request.kind)
+
+    def _resolved(
+        self,
+        model: Mapping[str, Any],
+        version: Mapping[str, Any],
+        chosen: Sequence[Mapping[str, Any]],
+        policy: str,
+        forced_kind: AssetKind | None,
+    ) -> ResolvedPack:
+        model_id = int(model["id"])
+        primary = primary_file(version.get("files") or [])
+        taken: set[str] = set()
+        resources = []
+        for file in chosen:
+            rid = resource_id(file, primary.get("id") if primary else None, taken)
+            taken.add(rid)
+            resources.append(self._resource(rid, model, version, file, forced_kind))
+        creator = model.get("creator") or {}
+        pack = Pack(
+            name=camel_pack_name(str(model.get("name") or f"civitai_{model_id}")),
+            source=SourceInfo(
+                provider=self.name,
+                url=f"{base_url()}/models/{model_id}",
+                model_id=model_id,
+                version_id=int(version["id"]),
+                version_name=version.get("name"),
+            ),
+            policy=policy,
+            base_model=version.get("baseModel"),
+            trigger_words=[str(w) for w in version.get("trainedWords") or []],
+            tags=[str(t) for t in model.get("tags") or []],
+            creator=creator.get("username") if isinstance(creator, dict) else None,
+            description=model.get("description"),
+            resources=[r.spec for r in resources],
+        )
+        return ResolvedPack(pack=pack, resources=tuple(resources), previews=self._previews(version))
+
+    def _resource(
+        self,
+        rid: str,
+        model: Mapping[str, Any],
+        version: Mapping[str, Any],
+        file: Mapping[str, Any],
+        forced_kind: AssetKind | None,
+    ) -> ResolvedResource:
+        hashes = {str(k): str(v) for k, v in (file.get("hashes") or {}).items()}
+        sha256 = hashes.get("SHA256", "").lower() or None
+        size_kb = file.get("sizeKB")
+        size = round(float(size_kb) * 1024) if sha256 and isinstance(size_kb, int | float) else None
+        file_name = sanitize_file_name(str(file.get("name") or f"civitai_{file.get('id')}"))
+        url = file.get("downloadUrl") or f"{base_url()}/api/download/models/{version['id']}?fileId={file.get('id')}"
+        target = FetchTarget(
+            file_name=file_name,
+            url=url,
+            sha256=sha256,
+            size=size,
+            version_id=int(version["id"]),
+            file_id=int(file["id"]) if file.get("id") is not None else None,
+            hashes=hashes,
+        )
+        kind = forced_kind or kind_for(model.get("type"), file)
+        spec = ResourceSpec(id=rid, kind=kind, expose=file_name, prefer=file_metadata(file))
+        return ResolvedResource(spec=spec, target=target)
+
+    def _previews(self, version: Mapping[str, Any]) -> tuple[PreviewImage, ...]:
+        images = [i for i in version.get("images") or [] if i.get("type", "image") == "image" and i.get("url")]
+        previews = []
+        for image in images[:MAX_PREVIEWS]:
+            url = str(image["url"])
+            previews.append(PreviewImage(file_name=posixpath.basename(urlsplit(url).path) or "preview.jpeg", url=url))
+        return tuple(previews)
+
+    # -- bytes -------------------------------------------------------------------
+
+    def fetch(self, pack: Pack, target: FetchTarget, sink: DownloadSink) -> None:
+        if not target.url:
+            raise UpstreamGone(f"{target.file_name}: no download address is recorded; import the pack again")
+        self.client.download(target.url, sink, what=target.file_name)
+
+    def fetch_preview(self, preview: PreviewImage) -> bytes:
+        return self.client.get_bytes(preview.url, what=f"preview {preview.file_name}")
+
+    # -- search and identify -----------------------------------------------------
+
+    def search(self, query: SearchQuery) -> Sequence[SearchHit]:
+        params: dict[str, Any] = {"query": query.text, "limit": min(query.limit, 100)}
+        if query.kind is not None:
+            params["types"] = [t for t, k in _CIVITAI_TYPES.items() if k == query.kind]
+        if query.base_model:
+            params["baseModels"] = query.base_model
+        data = self.client.search(params)
+        hits = []
+        for model in data.get("items", []):
+            versions = model.get("modelVersions") or [{}]
+            hits.append(
+                SearchHit(
+                    source=self.name,
+                    ref=f"civitai:{model['id']}",
+                    name=str(model.get("name")),
+                    kind=MODEL_TYPE_KINDS.get(str(model.get("type", "")).lower(), AssetKind.OTHER),
+                    base_model=versions[0].get("baseModel"),
+                    creator=(model.get("creator") or {}).get("username"),
+                    tags=tuple(model.get("tags") or ()),
+                )
+            )
+        return hits
+
+    def identify(self, sha256s: Sequence[str]) -> Mapping[str, ResolvedPack]:
+        found: dict[str, ResolvedPack] = {}
+        models: dict[int, dict[str, Any]] = {}
+        for version in self.client.versions_by_hash(list(sha256s)):
+            for file in version.get("files") or []:
+                sha = str((file.get("hashes") or {}).get("SHA256", "")).lower()
+                if sha in sha256s and sha not in found:
+                    model_id = int(version["modelId"])
+                    if model_id not in models:
+                        models[model_id] = self.client.model(model_id)
+                    found[sha] = self._resolved(models[model_id], version, [file], "pinned", None)
+        return found
+
+
+_CIVITAI_TYPES: dict[str, AssetKind] = {
+    "Checkpoint": AssetKind.CHECKPOINT,
+    "TextualInversion": AssetKind.EMBEDDING,
+    "Hypernetwork": AssetKind.HYPERNETWORK,
+    "LORA": AssetKind.LORA,
+    "LoCon": AssetKind.LORA,
+    "DoRA": AssetKind.LORA,
+    "Controlnet": AssetKind.CONTROLNET,
+    "Upscaler": AssetKind.UPSCALER,
+    "MotionModule": AssetKind.MOTION_MODULE,
+    "VAE": AssetKind.VAE,
+}

@@ -1,0 +1,345 @@
+"""A small Civitai REST client on httpx, faithful to the real API's quirks.
+
+* The token goes as ``Authorization: Bearer`` to the API host only, never to a
+  redirect target on another host (storage hosts reject it) and never into a message.
+* 429, 5xx and dropped connections are retried with exponential backoff and jitter,
+  honouring ``Retry-After``; other 4xx are mapped to errors saying what to do.
+* A web page where JSON or a model file was expected is an error, not data.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import os
+import random
+import re
+import time
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from typing import Any, TypeVar
+from urllib.parse import unquote, urljoin, urlsplit
+
+import httpx
+
+from synapse_civitai.credentials import TOKEN_ENV, load_token, redact
+from synapse_core import __version__
+from synapse_core.errors import SourceError, SynapseError, UpstreamGone
+from synapse_core.sources import DownloadSink
+
+DEFAULT_BASE_URL = "https://civitai.com"
+CHUNK = 1024 * 1024
+MAX_REDIRECTS = 5
+T = TypeVar("T")
+LOGIN_HINT = f"set {TOKEN_ENV} or run 'synapse civitai login'"
+
+
+class CivitaiError(SourceError):
+    """Civitai answered with an error the user can act on."""
+
+
+class LoginRequired(CivitaiError):
+    """The file needs a logged-in user."""
+
+    code = "login_required"
+
+
+class Retryable(Exception):
+    """An answer worth retrying (429, 5xx, a dropped connection)."""
+
+    def __init__(self, reason: str, retry_after: float | None = None) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.retry_after = retry_after
+
+
+def base_url() -> str:
+    """The API origin: SYNAPSE_CIVITAI_URL, else https://civitai.com."""
+    return os.environ.get("SYNAPSE_CIVITAI_URL", DEFAULT_BASE_URL).rstrip("/")
+
+
+def _retry_after(value: str | None) -> float | None:
+    if not value:
+        return None
+    if value.strip().isdigit():
+        return float(value)
+    parsed = email.utils.parsedate_to_datetime(value) if "," in value else None
+    return max(0.0, parsed.timestamp() - time.time()) if parsed else None
+
+
+def _error_text(response: httpx.Response) -> tuple[str, dict[str, Any]]:
+    """The error message of a JSON or text error body."""
+    try:
+        body = response.json()
+    except ValueError:
+        return response.text.strip()[:200], {}
+    if isinstance(body, dict):
+        message = body.get("message") or body.get("error") or ""
+        return str(message), body
+    return str(body)[:200], {}
+
+
+def is_web_page(response: httpx.Response) -> bool:
+    """Whether a response is HTML (a Cloudflare check, a maintenance or login page)."""
+    kind = response.headers.get("content-type", "").lower()
+    return kind.startswith("text/html") or response.content[:15].lstrip().lower().startswith(b"<!doctype html")
+
+
+class CivitaiClient:
+    """Talks to one Civitai origin. Thread-safe (httpx.Client is)."""
+
+    def __init__(
+        self,
+        base: str | None = None,
+        token: str | None = None,
+        *,
+        retries: int = 5,
+        backoff: float | None = None,
+        timeout: float = 60.0,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self.base = (base or base_url()).rstrip("/")
+        self.token = token if token is not None else load_token()
+        self.retries = retries
+        self.backoff = backoff if backoff is not None else float(os.environ.get("SYNAPSE_CIVITAI_BACKOFF", "1.0"))
+        self.sleep = sleep
+        self.api_host = urlsplit(self.base).netloc.lower()
+        self.http = httpx.Client(
+            timeout=httpx.Timeout(timeout, connect=15.0),
+            follow_redirects=False,
+            headers={"User-Agent": f"Synapse/{__version__} (synapse-store model manager)"},
+        )
+
+    def close(self) -> None:
+        """Release connections."""
+        self.http.close()
+
+    # -- requests ----------------------------------------------------------------
+
+    def _headers_for(self, url: str) -> dict[str, str]:
+        if self.token and urlsplit(url).netloc.lower() == self.api_host:
+            return {"Authorization": f"Bearer {self.token}"}
+        return {}
+
+    def _message(self, text: str) -> str:
+        return redact(text, self.token)
+
+    def with_retries(self, what: str, attempt: Callable[[], T]) -> T:
+        """Run ``attempt``, retrying Retryable outcomes with exponential backoff and jitter."""
+        for number in range(self.retries + 1):
+            try:
+                return attempt()
+            except Retryable as exc:
+                if number == self.retries:
+                    if exc.reason.startswith("429"):
+                        raise CivitaiError(f"{what}: Civitai is rate limiting; try again in a few minutes") from None
+                    raise CivitaiError(f"{what}: {self._message(exc.reason)} (after {number + 1} tries)") from None
+                delay = min(30.0, self.backoff * 2**number) * random.uniform(0.5, 1.0)
+                if exc.retry_after is not None:
+                    delay = min(max(delay, exc.retry_after), 60.0)
+                self.sleep(delay)
+        raise AssertionError("unreachable")
+
+    def get_json(self, path: str, params: Mapping[str, Any] | None = None, *, what: str = "") -> Any:
+        """GET an API path and return its JSON, with retries and error mapping."""
+        url = f"{self.base}{path}"
+        label = what or path
+
+        def attempt() -> Any:
+            try:
+                response = self.http.get(url, params=params, headers=self._headers_for(url))
+            except httpx.TransportError as exc:
+                raise Retryable(f"connection failed ({type(exc).__name__})") from exc
+            self.raise_for_status(response, label)
+            if is_web_page(response) or "json" not in response.headers.get("content-type", "json"):
+                raise Retryable("Civitai answered with a web page instead of data (maintenance or a bot check)")
+            try:
+                return response.json()
+            except ValueError:
+                raise Retryable("Civitai answered with something that is not JSON") from None
+
+        return self.with_retries(label, attempt)
+
+    def post_json(self, path: str, body: Any, *, what: str = "") -> Any:
+        """POST JSON to an API path and return its JSON."""
+        url = f"{self.base}{path}"
+
+        def attempt() -> Any:
+            try:
+                response = self.http.post(url, json=body, headers=self._headers_for(url))
+            except httpx.TransportError as exc:
+                raise Retryable(f"connection failed ({type(exc).__name__})") from exc
+            self.raise_for_status(response, what or path)
+            return response.json()
+
+        return self.with_retries(what or path, attempt)
+
+    def raise_for_status(self, response: httpx.Response, what: str) -> None:
+        """Map an error status to a Retryable or a CivitaiError that says what to do."""
+        status = response.status_code
+        if status < 400:
+            return
+        if status == 429 or status >= 500:
+            raise Retryable(f"{status} from Civitai", _retry_after(response.headers.get("retry-after")))
+        if is_web_page(response):
+            raise Retryable(f"{status}: Civitai answered with a web page (a bot check or maintenance)")
+        message, body = _error_text(response)
+        raise self._client_error(status, message, body, what)
+
+    def _client_error(self, status: int, message: str, body: Mapping[str, Any], what: str) -> SynapseError:
+        lowered = message.lower()
+        if status == 401 and "disabled downloads" in lowered:
+            return CivitaiError(f"{what}: the creator has disabled downloads of this file on Civitai")
+        if status == 401:
+            return LoginRequired(f"{what}: Civitai requires a logged-in user for this; {LOGIN_HINT}")
+        if status == 403 and "early access" in (str(body.get("error", "")) + lowered):
+            deadline = body.get("deadline")
+            until = f" until {deadline}" if deadline else ""
+            return CivitaiError(f"{what}: this version is in Early Access{until}; it can be downloaded after that")
+        if status == 403:
+            return CivitaiError(f"{what}: Civitai refused access ({self._message(message) or 'forbidden'})")
+        if status == 404:
+            return UpstreamGone(f"{what}: not found on Civitai (removed, unpublished or never existed)", "removed")
+        if status == 410:
+            return UpstreamGone(f"{what}: the model is archived on Civitai and can no longer be downloaded", "archived")
+        return CivitaiError(f"{what}: Civitai answered {status}: {self._message(message)[:150]}")
+
+    # -- API calls ---------------------------------------------------------------
+
+    def model(self, model_id: int) -> dict[str, Any]:
+        """GET /api/v1/models/{id}."""
+        data: dict[str, Any] = self.get_json(f"/api/v1/models/{model_id}", what=f"Civitai model {model_id}")
+        return data
+
+    def version(self, version_id: int) -> dict[str, Any]:
+        """GET /api/v1/model-versions/{id}."""
+        data: dict[str, Any] = self.get_json(
+            f"/api/v1/model-versions/{version_id}", what=f"Civitai version {version_id}"
+        )
+        return data
+
+    def models_by_ids(self, ids: list[int]) -> list[dict[str, Any]]:
+        """GET /api/v1/models?ids=... in batches of up to 100."""
+        found: list[dict[str, Any]] = []
+        for start in range(0, len(ids), 100):
+            batch = ids[start : start + 100]
+            params = {"ids": ",".join(str(i) for i in batch), "limit": 100}
+            data = self.get_json("/api/v1/models", params, what="Civitai models")
+            found.extend(data.get("items", []))
+        return found
+
+    def versions_by_hash(self, sha256s: list[str]) -> list[dict[str, Any]]:
+        """POST /api/v1/model-versions/by-hash (up to 100 SHA256 per call)."""
+        found: list[dict[str, Any]] = []
+        for start in range(0, len(sha256s), 100):
+            batch = [h.upper() for h in sha256s[start : start + 100]]
+            data = self.post_json("/api/v1/model-versions/by-hash", batch, what="Civitai hash look-up")
+            found.extend(data if isinstance(data, list) else [])
+        return found
+
+    def search(self, params: Mapping[str, Any]) -> dict[str, Any]:
+        """GET /api/v1/models with search parameters."""
+        data: dict[str, Any] = self.get_json("/api/v1/models", params, what="Civitai search")
+        return data
+
+    def get_bytes(self, url: str, *, what: str) -> bytes:
+        """A small file (a preview), following redirects."""
+
+        def attempt() -> bytes:
+            with self._open(url, {}, what) as response:
+                return response.read()
+
+        return self.with_retries(what, attempt)
+
+    # -- downloads ---------------------------------------------------------------
+
+    @contextmanager
+    def _open(self, url: str, headers: Mapping[str, str], what: str) -> Iterator[httpx.Response]:
+        """Send a streaming GET, following redirects by hand so the token never leaves the API host."""
+        for _ in range(MAX_REDIRECTS + 1):
+            request = self.http.build_request("GET", url, headers={**headers, **self._headers_for(url)})
+            try:
+                response = self.http.send(request, stream=True)
+            except httpx.TransportError as exc:
+                raise Retryable(f"connection failed ({type(exc).__name__})") from exc
+            if response.is_redirect:
+                location = response.headers.get("location", "")
+                response.close()
+                target = urljoin(url, location)
+                if "reason=download-auth" in target or urlsplit(target).path.startswith("/login"):
+                    raise LoginRequired(f"{what}: Civitai requires you to be logged in to download it; {LOGIN_HINT}")
+                url = target
+                continue
+            try:
+                if response.status_code >= 400:
+                    response.read()
+                    self.raise_for_status(response, what)
+                yield response
+            finally:
+                response.close()
+            return
+        raise CivitaiError(f"{what}: too many redirects")
+
+    def download(self, url: str, sink: DownloadSink, *, what: str) -> None:
+        """Stream a file into ``sink``, resuming with Range/If-Range and retrying as needed."""
+        self.with_retries(what, lambda: self._download_once(url, sink, what))
+
+    def _download_once(self, url: str, sink: DownloadSink, what: str) -> None:
+        headers = {}
+        if sink.offset:
+            headers["Range"] = f"bytes={sink.offset}-"
+            if sink.validator:
+                headers["If-Range"] = sink.validator
+        with self._open(url, headers, what) as response:
+            if response.status_code == 416:
+                sink.restart()
+                raise Retryable("the server could not resume the partial download; starting again")
+            if is_web_page(response) or response.headers.get("content-type", "").startswith("application/json"):
+                response.read()
+                raise CivitaiError(f"{what}: Civitai sent a web page or JSON instead of the model file")
+            total = self._prepare(response, sink)
+            validator = response.headers.get("etag") or response.headers.get("last-modified")
+            sink.begin(total, validator)
+            try:
+                for chunk in response.iter_bytes(CHUNK):
+                    sink.write(chunk)
+            except (httpx.TransportError, httpx.StreamError) as exc:
+                raise Retryable(f"the download was interrupted ({type(exc).__name__})") from exc
+            if total is not None and sink.offset < total:
+                raise Retryable(f"the download stopped at {sink.offset} of {total} bytes")
+
+    def _prepare(self, response: httpx.Response, sink: DownloadSink) -> int | None:
+        """Check a 200/206 answer against the partial bytes; return the full size if known."""
+        length = response.headers.get("content-length")
+        if response.status_code == 206:
+            match = re.match(r"bytes (\d+)-(\d+)/(\d+|\*)", response.headers.get("content-range", ""))
+            if not match or int(match[1]) != sink.offset:
+                sink.restart()
+                raise Retryable("the server resumed at the wrong place; starting again")
+            return int(match[3]) if match[3] != "*" else None
+        if sink.offset:
+            sink.restart()  # a 200 to a Range request: the whole file comes again
+        return int(length) if length and length.isdigit() else None
+
+
+def filename_from_disposition(headers: httpx.Headers) -> str | None:
+    """The file name in Content-Disposition: RFC 5987 ``filename*`` first, then a quoted
+    ``filename=`` in raw UTF-8 (as Civitai's storage sends it), repairing latin-1 mojibake."""
+    raw = next((v for k, v in headers.raw if k.lower() == b"content-disposition"), None)
+    if raw is None:
+        return None
+    extended = re.search(rb"filename\*\s*=\s*([^']*)'[^']*'([^;]+)", raw, re.IGNORECASE)
+    if extended:
+        charset = extended[1].decode("ascii", "replace") or "utf-8"
+        return unquote(extended[2].decode("ascii", "replace").strip(), encoding=charset, errors="replace")
+    plain = re.search(rb'filename\s*=\s*"((?:[^"\\]|\\.)*)"|filename\s*=\s*([^;]+)', raw, re.IGNORECASE)
+    if not plain:
+        return None
+    value = (plain[1] if plain[1] is not None else plain[2]).strip()
+    try:
+        text = value.decode("utf-8")
+    except UnicodeDecodeError:
+        text = value.decode("latin-1")
+    try:
+        return text.encode("latin-1").decode("utf-8")  # mojibake from a latin-1 round trip
+    except (UnicodeEncodeError, UnicodeDecodeError):
+        return text
