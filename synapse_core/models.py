@@ -175,3 +175,18 @@ class ViewManifest(StrictModel):
     """Digest of the inputs (profile, packs, locks, layout); equal means nothing to rebuild."""
     entries: list[ViewEntry] = Field(default_factory=list)
     left_out: list[LeftOut] = Field(default_factory=list)
+
+
+class HashCacheEntry(StrictModel):
+    """A file's sha256, valid while its size and mtime are unchanged."""
+
+    size: int
+    mtime_ns: int
+    sha256: str
+
+
+class HashCache(StrictModel):
+    """data/hash-cache.json: sha256 of local files by "<device>:<inode>"."""
+
+    schema_version: int = SCHEMA_VERSION
+    files: dict[str, HashCacheEntry] = Field(default_factory=dict)

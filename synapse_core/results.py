@@ -175,3 +175,36 @@ class AttachResult(BaseModel):
     instructions: str
     changed: list[str]
     printed_only: bool
+
+
+class RemoteHit(BaseModel):
+    """A pack a source offers."""
+
+    source: str
+    ref: str
+    name: str
+    kind: AssetKind
+    base_model: str | None = None
+    creator: str | None = None
+    tags: list[str] = Field(default_factory=list)
+
+
+class SearchResult(BaseModel):
+    """`synapse search`: matching local packs and, if asked, what sources offer."""
+
+    local: list[PackSummary]
+    remote: list[RemoteHit]
+    errors: list[str] = Field(default_factory=list)
+
+
+class Identified(BaseModel):
+    """One local file looked up by its sha256."""
+
+    path: str
+    sha256: str
+    size: int
+    source: str | None = None
+    name: str | None = None
+    ref: str | None = None
+    version_id: int | None = None
+    in_packs: list[str] = Field(default_factory=list)

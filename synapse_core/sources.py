@@ -31,6 +31,8 @@ class ImportRequest:
     """The pack name the user chose (``--name``), if any."""
     kind: AssetKind | None = None
     """The kind the user forced (``--kind``), if any."""
+    kind_fallback: AssetKind | None = None
+    """The kind to use when it cannot be told (set by ``--identify``, which corrects it later)."""
     policy: str | None = None
     """``follow_latest`` or ``pinned`` when the user forced one (``--follow``/``--pin``)."""
     file_ids: tuple[str, ...] = ()

@@ -17,10 +17,13 @@ from contextlib import contextmanager
 from functools import partial
 from pathlib import Path
 
+import attrs
+
 from synapse_core.blobs import BlobStore, IngestMode
 from synapse_core.downloads import Fetcher
-from synapse_core.errors import InvalidInput, SynapseError
+from synapse_core.errors import InvalidInput, SynapseError, UpstreamGone
 from synapse_core.history import HistoryEntry, StateHistory
+from synapse_core.identify import HashCacheFile
 from synapse_core.kinds import AssetKind
 from synapse_core.layout import StoreLayout, StoreLock, resolve_root, write_bytes_atomic
 from synapse_core.models import Config, Profile, Runtime, UIRuntime, UISets
@@ -33,6 +36,7 @@ from synapse_core.results import (
     DoctorReport,
     DuReport,
     GcResult,
+    Identified,
     ImportResult,
     InitResult,
     InstallResult,
@@ -41,12 +45,14 @@ from synapse_core.results import (
     PackUsage,
     Problem,
     ProfileInfo,
+    RemoteHit,
     RemoveResult,
+    SearchResult,
     StatusReport,
     SwitchResult,
     UIStatus,
 )
-from synapse_core.sources import ImportRequest
+from synapse_core.sources import ImportRequest, NotSupported, ResolvedPack, SearchQuery
 from synapse_core.state import GLOBAL_PROFILE, StateFiles
 from synapse_core.views import ViewBuilder
 
@@ -167,13 +173,18 @@ class Store:
         all_files: bool = False,
         prefer: Mapping[str, str] | None = None,
         sync: bool = False,
+        identify: bool = False,
     ) -> ImportResult:
-        """Import a reference (a path, a URL a source knows) as a new pack."""
+        """Import a reference (a path, a URL a source knows) as a new pack.
+
+        With ``identify``, a local file's pack takes the metadata a source has for its bytes.
+        """
         self.layout.require_initialised()
         request = ImportRequest(
             ref=ref,
             name=name,
             kind=AssetKind(kind) if kind else None,
+            kind_fallback=AssetKind.OTHER if identify else None,
             policy=policy,
             file_ids=file_ids,
             all_files=all_files,
@@ -182,16 +193,137 @@ class Store:
         source, resolved = self.packs.resolve(request)
         with self.mutation(f"import pack {resolved.pack.name}"):
             result = self.packs.import_resolved(source, resolved, mode, sync)
+            if identify:
+                result.warnings += self._adopt_identity(resolved.pack.name)
+                name = resolved.pack.name
+                result.resources = self.packs.resource_status(self.files.pack(name), self.files.lock(name))
             self._add_to_global(resolved.pack.name)
             self._packs_changed()
         return result
 
+    def _adopt_identity(self, name: str) -> list[str]:
+        """Give a freshly imported local pack the metadata a source has for its files."""
+        pack, lock = self.files.pack(name), self.files.lock(name)
+        matches = self._identify(sorted({r.sha256 for r in lock.resources.values()}))
+        if not matches:
+            guessed = [s.expose for s in pack.resources if s.kind == AssetKind.OTHER]
+            hint = f"; {', '.join(guessed)} kept kind 'other' (pass --kind)" if guessed else ""
+            return [f"{name}: no source knows these files; the pack keeps its local metadata{hint}"]
+        for spec in pack.resources:
+            match = matches.get(lock.resources[spec.id].sha256)
+            if match is None:
+                continue
+            remote = match[1]
+            pack.source, pack.base_model, pack.creator = remote.pack.source, remote.pack.base_model, remote.pack.creator
+            pack.trigger_words, pack.tags, pack.description = (
+                remote.pack.trigger_words,
+                remote.pack.tags,
+                remote.pack.description,
+            )
+            pack.policy = "pinned"
+            target = remote.resources[0].target
+            spec.kind = remote.resources[0].spec.kind
+            lock.resources[spec.id] = lock.resources[spec.id].model_copy(
+                update={
+                    "url": target.url,
+                    "version_id": target.version_id,
+                    "file_id": target.file_id,
+                    "hashes": dict(target.hashes),
+                }
+            )
+        self.files.save_pack(pack, lock)
+        return []
+
     def install(self, name: str) -> InstallResult:
-        """Make every blob of a pack present (from its source)."""
-        with self.mutation(f"install {name}"):
-            result = self.packs.install(name)
-            self._packs_changed()
-        return result
+        """Make every blob of a pack present (from its source).
+
+        When the source says the pack is gone, its metadata is kept and the pack is
+        marked ``upstream: removed`` (or ``archived``) before the error is raised.
+        """
+        try:
+            with self.mutation(f"install {name}"):
+                result = self.packs.install(name)
+                self._packs_changed()
+            return result
+        except UpstreamGone as gone:
+            with self.mutation(f"mark {name} {gone.upstream} upstream"):
+                pack = self.files.pack(name)
+                pack.upstream = gone.upstream  # type: ignore[assignment]
+                self.files.save_pack(pack)
+            raise
+
+    # -- search and identify ---------------------------------------------------------
+
+    def search(
+        self, text: str, *, remote: bool = False, kind: AssetKind | str | None = None, base_model: str | None = None
+    ) -> SearchResult:
+        """Local packs whose name, tags or trigger words match; with ``remote``, every source that searches."""
+        self.layout.require_initialised()
+        needle = text.lower()
+        local = []
+        for name in self.files.pack_names():
+            pack = self.files.pack(name)
+            haystack = " ".join([pack.name, *pack.tags, *pack.trigger_words, pack.base_model or ""]).lower()
+            if needle in haystack and (kind is None or any(r.kind == kind for r in pack.resources)):
+                local.append(self.packs.summary(name))
+        hits: list[RemoteHit] = []
+        errors: list[str] = []
+        if remote:
+            query = SearchQuery(text=text, kind=AssetKind(kind) if kind else None, base_model=base_model)
+            for source in self.registry.sources.values():
+                try:
+                    found = source.search(query)
+                except NotSupported:
+                    continue
+                except SynapseError as exc:
+                    errors.append(f"{source.name}: {exc.message}")
+                    continue
+                hits += [RemoteHit(**{**attrs.asdict(h), "tags": list(h.tags)}) for h in found]
+        return SearchResult(local=local, remote=hits, errors=errors)
+
+    def identify(self, paths: Sequence[Path]) -> list[Identified]:
+        """Hash local files (reusing known hashes) and look them up in every source that can."""
+        self.layout.require_initialised()
+        cache = HashCacheFile(self.layout)
+        files: list[tuple[Path, str, int]] = []
+        for path in paths:
+            if not path.is_file():
+                raise InvalidInput(f"{path}: no such file")
+            files.append((path, *cache.sha256(path)))
+        with self.lock.hold():
+            cache.save()
+        shas = sorted({sha for _, sha, _ in files})
+        matches = self._identify(shas)
+        refs = self.referenced_blobs()
+        out = []
+        for path, sha, size in files:
+            source, resolved = matches.get(sha, (None, None))
+            out.append(
+                Identified(
+                    path=str(path),
+                    sha256=sha,
+                    size=size,
+                    source=source,
+                    name=resolved.pack.name if resolved else None,
+                    ref=resolved.pack.source.url if resolved else None,
+                    version_id=getattr(resolved.pack.source, "version_id", None) if resolved else None,
+                    in_packs=refs.get(sha, []),
+                )
+            )
+        return out
+
+    def _identify(self, shas: Sequence[str]) -> dict[str, tuple[str, ResolvedPack]]:
+        matches: dict[str, tuple[str, ResolvedPack]] = {}
+        for source in self.registry.sources.values():
+            missing = [s for s in shas if s not in matches]
+            if not missing:
+                break
+            try:
+                found = source.identify(missing)
+            except NotSupported:
+                continue
+            matches.update({sha: (source.name, resolved) for sha, resolved in found.items()})
+        return matches
 
     def remove(self, name: str) -> RemoveResult:
         """Remove a pack from state and from every profile; its blobs stay until gc."""

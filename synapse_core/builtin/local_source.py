@@ -10,7 +10,7 @@ from urllib.parse import unquote, urlparse
 from synapse_core.errors import InvalidInput
 from synapse_core.hookspecs import hookimpl
 from synapse_core.inspect_kind import MODEL_EXTENSIONS, guess_kind
-from synapse_core.kinds import AssetKind, kind_names
+from synapse_core.kinds import kind_names
 from synapse_core.names import sanitize_file_name, sanitize_pack_name
 from synapse_core.sources import FetchTarget, ImportRequest, ResolvedPack, ResolvedResource, Source
 
@@ -48,7 +48,7 @@ class LocalFileSource(Source):
         if not files:
             exts = " ".join(sorted(MODEL_EXTENSIONS))
             raise InvalidInput(f"{path} holds no model files (looked for {exts})")
-        resources = tuple(self._resource(f, path, request.kind, single=path.is_file()) for f in files)
+        resources = tuple(self._resource(f, path, request, single=path.is_file()) for f in files)
         pack = Pack(
             name=request.name or sanitize_pack_name(path.stem if path.is_file() else path.name),
             source=SourceInfo(provider=self.name, url=path.as_uri(), path=str(path)),
@@ -56,11 +56,11 @@ class LocalFileSource(Source):
         )
         return ResolvedPack(pack=pack, resources=resources)
 
-    def _resource(self, file: Path, root: Path, forced: AssetKind | None, single: bool) -> ResolvedResource:
+    def _resource(self, file: Path, root: Path, request: ImportRequest, single: bool) -> ResolvedResource:
         from synapse_core.models import ResourceSpec
 
         relative = file.name if single else file.relative_to(root).as_posix()
-        kind = forced or guess_kind(file)
+        kind = request.kind or guess_kind(file) or request.kind_fallback
         if kind is None:
             raise InvalidInput(f"cannot tell what kind of model {relative} is; pass --kind (one of: {kind_names()})")
         expose = "/".join(sanitize_file_name(part) for part in relative.split("/"))

@@ -37,6 +37,8 @@ BUILTIN_COMMANDS: dict[str, tuple[str, str]] = {
     "gc": ("maintenance_cmd:gc", "Remove files no pack references."),
     "du": ("maintenance_cmd:du", "Disk use per pack and what deduplication saved."),
     "history": ("maintenance_cmd:history", "State changes, newest first."),
+    "search": ("search_cmd:search", "Find packs locally, or with --remote in sources."),
+    "identify": ("search_cmd:identify", "Look local model files up by hash in every source."),
 }
 
 

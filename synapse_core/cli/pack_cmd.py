@@ -33,6 +33,7 @@ def _prefs(values: tuple[str, ...]) -> dict[str, str]:
 @click.option("--all-files", is_flag=True, help="Take every file of the version.")
 @click.option("--prefer", multiple=True, help="File preference KEY=VALUE, e.g. fp=fp16 or format=SafeTensor.")
 @click.option("--sync", is_flag=True, help="Download every file now.")
+@click.option("--identify", is_flag=True, help="Give a local file the metadata a source has for its hash.")
 @json_option
 @click.pass_context
 def import_(
@@ -46,6 +47,7 @@ def import_(
     all_files: bool,
     prefer: tuple[str, ...],
     sync: bool,
+    identify: bool,
     as_json: bool,
 ) -> None:
     """Import REF (a file, a folder, or a URL a source plugin knows) as a pack."""
@@ -62,6 +64,7 @@ def import_(
             all_files=all_files,
             prefer=_prefs(prefer),
             sync=sync,
+            identify=identify,
         )
     )
 

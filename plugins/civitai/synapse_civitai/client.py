@@ -78,10 +78,21 @@ def _error_text(response: httpx.Response) -> tuple[str, dict[str, Any]]:
     return str(body)[:200], {}
 
 
-def is_web_page(response: httpx.Response) -> bool:
-    """Whether a response is HTML (a Cloudflare check, a maintenance or login page)."""
+def looks_like_html(data: bytes) -> bool:
+    """Whether bytes start like an HTML page."""
+    head = data[:64].lstrip().lower()
+    return head.startswith((b"<!doctype html", b"<html"))
+
+
+def is_web_page(response: httpx.Response, body: bytes | None = None) -> bool:
+    """Whether a response is HTML (a Cloudflare check, a maintenance or login page).
+
+    ``body`` is the start of the content, for streamed responses that were not read.
+    """
     kind = response.headers.get("content-type", "").lower()
-    return kind.startswith("text/html") or response.content[:15].lstrip().lower().startswith(b"<!doctype html")
+    if kind.startswith("text/html"):
+        return True
+    return looks_like_html(response.content if body is None else body)
 
 
 class CivitaiClient:
@@ -293,14 +304,16 @@ class CivitaiClient:
             if response.status_code == 416:
                 sink.restart()
                 raise Retryable("the server could not resume the partial download; starting again")
-            if is_web_page(response) or response.headers.get("content-type", "").startswith("application/json"):
-                response.read()
+            kind = response.headers.get("content-type", "").lower()
+            if kind.startswith(("text/html", "application/json", "text/")):
                 raise CivitaiError(f"{what}: Civitai sent a web page or JSON instead of the model file")
             total = self._prepare(response, sink)
             validator = response.headers.get("etag") or response.headers.get("last-modified")
             sink.begin(total, validator)
             try:
-                for chunk in response.iter_bytes(CHUNK):
+                for index, chunk in enumerate(response.iter_bytes(CHUNK)):
+                    if index == 0 and sink.offset == 0 and looks_like_html(chunk):
+                        raise CivitaiError(f"{what}: Civitai sent a web page instead of the model file")
                     sink.write(chunk)
             except (httpx.TransportError, httpx.StreamError) as exc:
                 raise Retryable(f"the download was interrupted ({type(exc).__name__})") from exc
