@@ -79,7 +79,6 @@ class Pack(StrictModel):
     creator: str | None = None
     description: str | None = None
     upstream: Upstream = "ok"
-    last_checked: datetime | None = None
     resources: list[ResourceSpec] = Field(default_factory=list)
 
     def resource(self, resource_id: str) -> ResourceSpec | None:
@@ -190,3 +189,18 @@ class HashCache(StrictModel):
 
     schema_version: int = SCHEMA_VERSION
     files: dict[str, HashCacheEntry] = Field(default_factory=dict)
+
+
+class UpdateCheck(StrictModel):
+    """The last update check of one pack."""
+
+    last_checked: datetime
+    status: str
+    latest_version_id: int | None = None
+
+
+class UpdateChecks(StrictModel):
+    """data/update-checks.json: when each pack was last checked (a cache of remote state)."""
+
+    schema_version: int = SCHEMA_VERSION
+    packs: dict[str, UpdateCheck] = Field(default_factory=dict)

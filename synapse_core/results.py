@@ -208,3 +208,69 @@ class Identified(BaseModel):
     ref: str | None = None
     version_id: int | None = None
     in_packs: list[str] = Field(default_factory=list)
+
+
+class FileChoice(BaseModel):
+    """A file of a newer version that could replace a resource."""
+
+    file_id: int | None
+    file_name: str
+    size: int | None
+    kind: AssetKind
+    metadata: dict[str, str] = Field(default_factory=dict)
+    primary: bool = False
+
+
+class ResourceUpdate(BaseModel):
+    """How one resource changes: the old file, the new one, or the candidates to choose from."""
+
+    resource: str
+    old_file: str
+    old_version_id: int | None
+    new: FileChoice | None = None
+    candidates: list[FileChoice] = Field(default_factory=list)
+    ambiguous: bool = False
+
+
+class PackUpdate(BaseModel):
+    """One pack with a newer version."""
+
+    pack: str
+    source: str
+    current_version_id: int | None
+    latest_version_id: int | None
+    latest_version_name: str | None
+    resources: list[ResourceUpdate]
+
+    @property
+    def ambiguous(self) -> bool:
+        """Whether a resource needs the user's choice."""
+        return any(r.ambiguous for r in self.resources)
+
+
+class PackNote(BaseModel):
+    """A pack that is not updatable now, and why."""
+
+    pack: str
+    message: str
+
+
+class UpdatePlan(BaseModel):
+    """What updating would change; computed with no side effects."""
+
+    updates: list[PackUpdate] = Field(default_factory=list)
+    current: list[str] = Field(default_factory=list)
+    early_access: list[PackNote] = Field(default_factory=list)
+    removed: list[PackNote] = Field(default_factory=list)
+    failed: list[PackNote] = Field(default_factory=list)
+    pinned: list[str] = Field(default_factory=list)
+    skipped_recent: list[str] = Field(default_factory=list)
+
+
+class UpdateResult(BaseModel):
+    """The outcome of `update`: the plan and what was applied."""
+
+    plan: UpdatePlan
+    applied: list[str]
+    dry_run: bool
+    installed: list[str] = Field(default_factory=list)

@@ -11,7 +11,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, ClassVar, Protocol
+from typing import TYPE_CHECKING, ClassVar, Literal, Protocol
 
 import attrs
 
@@ -118,6 +118,30 @@ class SearchQuery:
     limit: int = 20
 
 
+@attrs.frozen
+class VersionFile:
+    """One file of a source's newer version: a candidate to replace a resource."""
+
+    target: FetchTarget
+    kind: AssetKind
+    metadata: Mapping[str, str] = attrs.field(factory=dict)
+    """Comparable properties, e.g. ``{"format": "SafeTensor", "fp": "fp16", "size": "pruned"}``."""
+    primary: bool = False
+
+
+@attrs.frozen
+class UpdateInfo:
+    """What a source knows about the newest version of one pack."""
+
+    status: Literal["current", "update", "early_access", "removed", "archived", "failed"]
+    latest_version_id: int | None = None
+    latest_version_name: str | None = None
+    files: tuple[VersionFile, ...] = ()
+    base_model: str | None = None
+    trigger_words: tuple[str, ...] = ()
+    message: str | None = None
+
+
 class DownloadSink(Protocol):
     """Where a source streams a file's bytes. The core hashes and publishes them."""
 
@@ -183,6 +207,14 @@ class Source(ABC):
     def identify(self, sha256s: Sequence[str]) -> Mapping[str, ResolvedPack]:
         """Look files up by sha256; return a draft for each hash the source knows."""
         raise NotSupported(f"source '{self.name}' cannot identify files")
+
+    def check_updates(self, packs: Sequence[Pack]) -> Mapping[str, UpdateInfo]:
+        """The newest version of each pack, by pack name, asking for many packs at once.
+
+        A pack missing from the answer counts as failed; one pack's failure must not
+        stop the others (return ``UpdateInfo(status="failed", message=...)`` for it).
+        """
+        raise NotSupported(f"source '{self.name}' cannot check for updates")
 
 
 class NotSupported(SourceError):

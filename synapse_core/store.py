@@ -14,6 +14,7 @@ import logging
 import shutil
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from datetime import timedelta
 from functools import partial
 from pathlib import Path
 
@@ -21,12 +22,12 @@ import attrs
 
 from synapse_core.blobs import BlobStore, IngestMode
 from synapse_core.downloads import Fetcher
-from synapse_core.errors import InvalidInput, SynapseError, UpstreamGone
+from synapse_core.errors import InvalidInput, SourceError, SynapseError, UpstreamGone
 from synapse_core.history import HistoryEntry, StateHistory
 from synapse_core.identify import HashCacheFile
 from synapse_core.kinds import AssetKind
-from synapse_core.layout import StoreLayout, StoreLock, resolve_root, write_bytes_atomic
-from synapse_core.models import Config, Profile, Runtime, UIRuntime, UISets
+from synapse_core.layout import StoreLayout, StoreLock, read_model, resolve_root, write_bytes_atomic, write_json
+from synapse_core.models import Config, Pack, Profile, Runtime, UIRuntime, UISets, UpdateCheck, UpdateChecks, utc_now
 from synapse_core.packs import PackService
 from synapse_core.plugins import PluginRegistry
 from synapse_core.profiles import ProfileService
@@ -51,12 +52,24 @@ from synapse_core.results import (
     StatusReport,
     SwitchResult,
     UIStatus,
+    UpdatePlan,
+    UpdateResult,
 )
 from synapse_core.sources import ImportRequest, NotSupported, ResolvedPack, SearchQuery
 from synapse_core.state import GLOBAL_PROFILE, StateFiles
+from synapse_core.updates import AmbiguousUpdate, UpdateService, choose_flags, parse_choices
 from synapse_core.views import ViewBuilder
 
 log = logging.getLogger("synapse")
+
+
+def _check_choices(choices: Mapping[tuple[str, str], str], plan: UpdatePlan) -> None:
+    """Every --choose must name a resource of a pack in the plan."""
+    known = {(u.pack, r.resource) for u in plan.updates for r in u.resources}
+    for pack, resource in choices:
+        if (pack, resource) not in known:
+            listed = ", ".join(f"{p}:{r}" for p, r in sorted(known)) or "nothing is updatable"
+            raise InvalidInput(f"--choose {pack}:{resource}: not in the update plan ({listed})")
 
 
 class Mutation:
@@ -251,6 +264,91 @@ class Store:
                 pack.upstream = gone.upstream  # type: ignore[assignment]
                 self.files.save_pack(pack)
             raise
+
+    # -- updates -----------------------------------------------------------------------
+
+    def _update_checks(self) -> UpdateChecks:
+        path = self.layout.data / "update-checks.json"
+        return read_model(path, UpdateChecks) if path.is_file() else UpdateChecks()
+
+    def check_updates(self, names: Sequence[str] = (), *, max_age: timedelta | None = None) -> UpdatePlan:
+        """Ask the sources about newer versions; records when each pack was checked."""
+        self.layout.require_initialised()
+        packs = [self.files.pack(n) for n in (names or self.files.pack_names())]
+        checks = self._update_checks()
+        now = utc_now()
+        recent = {
+            name
+            for name, check in checks.packs.items()
+            if max_age is not None and check.status != "failed" and now - check.last_checked < max_age
+        }
+        due = [p for p in packs if p.name not in recent]
+        service = UpdateService(self.files, self.registry)
+        answers = service.check([p for p in due if p.policy == "follow_latest"])
+        plan = service.plan(due, answers, {})
+        plan.skipped_recent = sorted(p.name for p in packs if p.name in recent)
+        for name, info in answers.items():
+            checks.packs[name] = UpdateCheck(
+                last_checked=now, status=info.status, latest_version_id=info.latest_version_id
+            )
+        with self.lock.hold():
+            write_json(self.layout.data / "update-checks.json", checks)
+        return plan
+
+    def update(
+        self,
+        names: Sequence[str] = (),
+        *,
+        all_packs: bool = False,
+        dry_run: bool = False,
+        choose: Sequence[str] = (),
+        sync: bool = False,
+    ) -> UpdateResult:
+        """Move packs to their newest version: plan, refuse if ambiguous, apply, optionally download."""
+        self.layout.require_initialised()
+        if bool(names) == all_packs:
+            raise InvalidInput("name the packs to update, or pass --all")
+        packs = [self.files.pack(n) for n in (names or self.files.pack_names())]
+        pinned = [p.name for p in packs if p.policy != "follow_latest"]
+        if names and pinned:
+            raise InvalidInput(
+                f"{', '.join(pinned)} is pinned; 'synapse pack policy {pinned[0]} follow_latest' makes it follow"
+            )
+        choices = parse_choices(choose, [p.name for p in packs])
+        service = UpdateService(self.files, self.registry)
+        following = [p for p in packs if p.policy == "follow_latest"]
+        answers = service.check(following)
+        plan = service.plan(packs, answers, choices)
+        _check_choices(choices, plan)
+        if names and plan.failed:
+            raise SourceError("; ".join(f"{n.pack}: {n.message}" for n in plan.failed))
+        if any(u.ambiguous for u in plan.updates) and not dry_run:
+            raise AmbiguousUpdate(plan, choose_flags(plan))
+        if dry_run or not plan.updates:
+            return UpdateResult(plan=plan, applied=[], dry_run=dry_run)
+        applied = [u.pack for u in plan.updates]
+        installed: list[str] = []
+        summary = ", ".join(f"{u.pack} {u.current_version_id} -> {u.latest_version_id}" for u in plan.updates)
+        with self.mutation(f"update {summary}"):
+            for update in plan.updates:
+                service.apply(update, answers[update.pack])
+            if sync:
+                for name in applied:
+                    if self.packs.missing_blobs(name):
+                        self.packs.install(name)
+                        installed.append(name)
+            self._packs_changed()
+        return UpdateResult(plan=plan, applied=applied, dry_run=False, installed=installed)
+
+    def set_policy(self, name: str, policy: str) -> Pack:
+        """Make a pack follow the latest version or stay pinned."""
+        if policy not in ("follow_latest", "pinned"):
+            raise InvalidInput(f"unknown policy {policy!r}: use follow_latest or pinned")
+        with self.mutation(f"policy {name} {policy}"):
+            pack = self.files.pack(name)
+            pack.policy = policy  # type: ignore[assignment]
+            self.files.save_pack(pack)
+        return pack
 
     # -- search and identify ---------------------------------------------------------
 

@@ -52,11 +52,16 @@ class BuildOutcome:
 def fingerprint(adapter: UIAdapter, profile: Profile, packs: Sequence[PackState]) -> str:
     """A digest of everything a view depends on, except blob presence."""
     digest = hashlib.sha256()
-    layout = sorted((k.value, repr(v)) for k, v in adapter.layout.items())
+    layout = sorted((k.value, repr(attrs.asdict(v, value_serializer=_sorted_sets))) for k, v in adapter.layout.items())
     digest.update(repr((type(adapter).__qualname__, layout, profile.conflicts.policy)).encode())
     for state in packs:
         digest.update(b"\0" + state.pack.name.encode() + b"\0" + state.raw)
     return digest.hexdigest()
+
+
+def _sorted_sets(_instance: object, _field: object, value: object) -> object:
+    """Sets as sorted lists: a frozenset's repr depends on PYTHONHASHSEED, a fingerprint must not."""
+    return sorted(value) if isinstance(value, set | frozenset) else value
 
 
 def plan_view(

@@ -39,6 +39,9 @@ BUILTIN_COMMANDS: dict[str, tuple[str, str]] = {
     "history": ("maintenance_cmd:history", "State changes, newest first."),
     "search": ("search_cmd:search", "Find packs locally, or with --remote in sources."),
     "identify": ("search_cmd:identify", "Look local model files up by hash in every source."),
+    "check-updates": ("update_cmd:check_updates", "Look for newer versions of packs (changes no pack)."),
+    "update": ("update_cmd:update", "Move packs to their newest version."),
+    "pack": ("update_cmd:pack", "Settings of one pack (update policy)."),
 }
 
 

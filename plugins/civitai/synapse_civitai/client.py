@@ -233,7 +233,8 @@ class CivitaiClient:
         found: list[dict[str, Any]] = []
         for start in range(0, len(ids), 100):
             batch = ids[start : start + 100]
-            params = {"ids": ",".join(str(i) for i in batch), "limit": 100}
+            # nsfw=true: without it the list hides mature models, which would look removed
+            params = {"ids": ",".join(str(i) for i in batch), "limit": 100, "nsfw": "true"}
             data = self.get_json("/api/v1/models", params, what="Civitai models")
             found.extend(data.get("items", []))
         return found

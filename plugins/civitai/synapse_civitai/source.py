@@ -19,7 +19,7 @@ from synapse_civitai.mapping import (
     resource_id,
 )
 from synapse_civitai.refs import looks_like_civitai, parse_ref
-from synapse_core.errors import UpstreamGone
+from synapse_core.errors import SynapseError, UpstreamGone
 from synapse_core.kinds import AssetKind
 from synapse_core.models import Pack, ResourceSpec, SourceInfo
 from synapse_core.names import sanitize_file_name
@@ -33,6 +33,8 @@ from synapse_core.sources import (
     SearchHit,
     SearchQuery,
     Source,
+    UpdateInfo,
+    VersionFile,
 )
 
 MAX_PREVIEWS = 4
@@ -190,6 +192,52 @@ class CivitaiSource(Source):
                 )
             )
         return hits
+
+    def check_updates(self, packs: Sequence[Pack]) -> Mapping[str, UpdateInfo]:
+        ids = sorted({int(model_id) for p in packs if (model_id := getattr(p.source, "model_id", None))})
+        try:
+            models = {int(m["id"]): m for m in self.client.models_by_ids(ids)}
+        except SynapseError as exc:
+            return {p.name: UpdateInfo(status="failed", message=exc.message) for p in packs}
+        return {p.name: self._update_info(p, models) for p in packs}
+
+    def _update_info(self, pack: Pack, models: Mapping[int, Mapping[str, Any]]) -> UpdateInfo:
+        model_id = getattr(pack.source, "model_id", None)
+        model = models.get(int(model_id)) if model_id else None
+        if model is None:
+            return UpdateInfo(status="removed", message=f"Civitai no longer lists model {model_id}")
+        if model.get("mode") == "Archived":
+            return UpdateInfo(status="archived", message=f"model {model_id} is archived on Civitai")
+        versions = model.get("modelVersions") or []
+        if not versions:
+            return UpdateInfo(status="removed", message=f"model {model_id} has no published version")
+        latest = versions[0]
+        if int(latest["id"]) == getattr(pack.source, "version_id", None):
+            return UpdateInfo(status="current", latest_version_id=int(latest["id"]))
+        if latest.get("availability") == "EarlyAccess":
+            deadline = latest.get("earlyAccessDeadline") or latest.get("earlyAccessEndsAt")
+            until = f" until {deadline}" if deadline else ""
+            message = f"{latest.get('name')} is in Early Access{until}"
+            return UpdateInfo(status="early_access", latest_version_id=int(latest["id"]), message=message)
+        files = []
+        for file in latest.get("files") or []:
+            resolved = self._resource("candidate", model, latest, file, None)
+            files.append(
+                VersionFile(
+                    target=resolved.target,
+                    kind=resolved.spec.kind,
+                    metadata=file_metadata(file),
+                    primary=file.get("primary") is True,
+                )
+            )
+        return UpdateInfo(
+            status="update",
+            latest_version_id=int(latest["id"]),
+            latest_version_name=latest.get("name"),
+            files=tuple(files),
+            base_model=latest.get("baseModel"),
+            trigger_words=tuple(str(w) for w in latest.get("trainedWords") or ()),
+        )
 
     def identify(self, sha256s: Sequence[str]) -> Mapping[str, ResolvedPack]:
         found: dict[str, ResolvedPack] = {}

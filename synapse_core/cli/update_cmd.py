@@ -1,0 +1,119 @@
+"""Update commands: check-updates, update, pack policy."""
+
+from __future__ import annotations
+
+import sys
+from datetime import timedelta
+
+import click
+
+from synapse_core.cli.output import emit, human_size, json_option, state
+from synapse_core.errors import InvalidInput
+from synapse_core.results import UpdatePlan
+from synapse_core.updates import AmbiguousUpdate, choose_flags
+
+_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def parse_age(value: str | None) -> timedelta | None:
+    """'30m', '12h', '7d' -> timedelta."""
+    if value is None:
+        return None
+    number, unit = value[:-1], value[-1:]
+    if unit not in _UNITS or not number.isdigit():
+        raise InvalidInput(f"--max-age takes a number and a unit (s, m, h, d), e.g. 12h; got {value!r}")
+    return timedelta(seconds=int(number) * _UNITS[unit])
+
+
+def print_plan(plan: UpdatePlan) -> None:
+    """The plan, for a person."""
+    for update in plan.updates:
+        name = update.latest_version_name or update.latest_version_id
+        click.echo(f"{update.pack}: {update.current_version_id} -> {update.latest_version_id} ({name})")
+        for res in update.resources:
+            if res.new is not None:
+                click.echo(f"  {res.resource}: {res.old_file} -> {res.new.file_name} (file {res.new.file_id})")
+            elif res.ambiguous:
+                click.echo(f"  {res.resource}: {res.old_file} -> one of:")
+                for c in res.candidates:
+                    meta = " ".join(c.metadata.values())
+                    size = human_size(c.size) if c.size else "?"
+                    click.echo(f"      file {c.file_id}: {c.file_name} {size} {meta}")
+            else:
+                click.echo(f"  {res.resource}: {res.old_file} (no replacement in the new version; kept)")
+    for label, notes in (("early access", plan.early_access), ("removed upstream", plan.removed)):
+        for note in notes:
+            click.echo(f"{note.pack}: {label}: {note.message}")
+    for note in plan.failed:
+        click.echo(f"{note.pack}: check failed: {note.message}", err=True)
+    if not plan.updates:
+        click.echo("everything is up to date" if not plan.failed else "no updates found")
+    flags = choose_flags(plan)
+    if flags:
+        click.echo(f"to apply, choose: synapse update {' '.join(u.pack for u in plan.updates)} {' '.join(flags)}")
+
+
+@click.command("check-updates")
+@click.argument("packs", nargs=-1)
+@click.option("--max-age", help="Skip packs checked more recently than this (e.g. 12h).")
+@json_option
+@click.pass_context
+def check_updates(ctx: click.Context, packs: tuple[str, ...], max_age: str | None, as_json: bool) -> None:
+    """Look for newer versions of packs that follow the latest version (changes no pack)."""
+    plan = state(ctx).store(as_json).check_updates(packs, max_age=parse_age(max_age))
+    emit(plan, as_json, lambda: print_plan(plan))
+
+
+@click.command()
+@click.argument("packs", nargs=-1)
+@click.option("--all", "all_packs", is_flag=True, help="Every pack that follows the latest version.")
+@click.option("--dry-run", is_flag=True, help="Print the plan; change nothing.")
+@click.option("--choose", multiple=True, help="Settle an ambiguous file: RESOURCE=FILE_ID or PACK:RESOURCE=FILE_ID.")
+@click.option("--sync", is_flag=True, help="Download the new files and switch the views now.")
+@json_option
+@click.pass_context
+def update(
+    ctx: click.Context,
+    packs: tuple[str, ...],
+    all_packs: bool,
+    dry_run: bool,
+    choose: tuple[str, ...],
+    sync: bool,
+    as_json: bool,
+) -> None:
+    """Move packs to their newest version (one state commit)."""
+    store = state(ctx).store(as_json)
+    try:
+        result = store.update(packs, all_packs=all_packs, dry_run=dry_run, choose=choose, sync=sync)
+    except AmbiguousUpdate as exc:
+        plan = exc.plan
+        emit(plan, as_json, lambda: print_plan(plan))
+        click.echo(f"error: {exc.message}; nothing was changed", err=True)
+        sys.exit(exc.exit_code)
+
+    def human() -> None:
+        print_plan(result.plan)
+        if result.dry_run:
+            click.echo("dry run: nothing was changed")
+        elif result.applied:
+            click.echo(f"updated {', '.join(result.applied)}")
+            if not sync:
+                click.echo("new files are not downloaded yet: 'synapse install PACK' or 'update --sync'")
+
+    emit(result, as_json, human)
+
+
+@click.group()
+def pack() -> None:
+    """Settings of one pack."""
+
+
+@pack.command()
+@click.argument("name")
+@click.argument("policy", type=click.Choice(["follow_latest", "pinned"]))
+@json_option
+@click.pass_context
+def policy(ctx: click.Context, name: str, policy: str, as_json: bool) -> None:
+    """Make PACK follow the latest version, or pin it to the one it has."""
+    result = state(ctx).store(as_json).set_policy(name, policy)
+    emit(result, as_json, lambda: click.echo(f"{name}: {result.policy}"))

@@ -1,0 +1,192 @@
+"""Updates of packs that follow the latest version: plan (no side effects), then apply.
+
+A resource is replaced by the newer version's file of the same kind that matches the
+resource's recorded preferences (``prefer``: format, size, fp...). When several files
+still match, the resource is ambiguous and nothing is applied until the user chooses
+with ``--choose RESOURCE=FILE_ID``; the choice is recorded in ``prefer``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+from synapse_core.errors import Conflict, InvalidInput, SynapseError
+from synapse_core.models import LockedResource, Pack, PackLock, ResourceSpec, utc_now
+from synapse_core.plugins import PluginRegistry
+from synapse_core.results import FileChoice, PackNote, PackUpdate, ResourceUpdate, UpdatePlan
+from synapse_core.sources import NotSupported, UpdateInfo, VersionFile
+from synapse_core.state import StateFiles
+
+Choices = Mapping[tuple[str, str], str]
+"""(pack, resource) -> chosen file id."""
+
+
+class AmbiguousUpdate(Conflict):
+    """An update needs the user's choice; carries the plan and the flags to pass."""
+
+    code = "ambiguous_update"
+
+    def __init__(self, plan: UpdatePlan, flags: list[str]) -> None:
+        super().__init__(f"the update is ambiguous; choose with {' '.join(flags)}")
+        self.plan = plan
+        self.flags = flags
+
+
+def _choice(file: VersionFile) -> FileChoice:
+    return FileChoice(
+        file_id=file.target.file_id,
+        file_name=file.target.file_name,
+        size=file.target.size,
+        kind=file.kind,
+        metadata=dict(file.metadata),
+        primary=file.primary,
+    )
+
+
+def _matches(file: VersionFile, prefer: Mapping[str, str]) -> bool:
+    return all(file.metadata.get(key, value).lower() == value.lower() for key, value in prefer.items())
+
+
+def plan_resource(spec: ResourceSpec, old: LockedResource, info: UpdateInfo, chosen: str | None) -> ResourceUpdate:
+    """How one resource moves to the newer version."""
+    update = ResourceUpdate(resource=spec.id, old_file=old.file_name, old_version_id=old.version_id)
+    if chosen is not None:
+        picked = [f for f in info.files if str(f.target.file_id) == chosen]
+        if not picked:
+            raise InvalidInput(f"--choose {spec.id}={chosen}: the new version has no file {chosen}")
+        update.new = _choice(picked[0])
+        return update
+    same_kind = [f for f in info.files if f.kind == spec.kind]
+    preferred = [f for f in same_kind if _matches(f, spec.prefer)]
+    pool = preferred or same_kind
+    if len(pool) == 1:
+        update.new = _choice(pool[0])
+    elif len(pool) > 1:
+        update.ambiguous = True
+        update.candidates = [_choice(f) for f in pool]
+    return update
+
+
+class UpdateService:
+    """Asks sources about newer versions and turns their answers into a plan or new state."""
+
+    def __init__(self, files: StateFiles, registry: PluginRegistry) -> None:
+        self.files = files
+        self.registry = registry
+
+    def check(self, packs: Sequence[Pack]) -> dict[str, UpdateInfo]:
+        """One batch question per source; a failing source fails only its packs."""
+        by_source: dict[str, list[Pack]] = {}
+        for pack in packs:
+            by_source.setdefault(pack.source.provider, []).append(pack)
+        answers: dict[str, UpdateInfo] = {}
+        for provider, group in by_source.items():
+            try:
+                answers.update(self.registry.source(provider).check_updates(group))
+            except NotSupported:
+                answers.update({p.name: UpdateInfo(status="current") for p in group})
+            except SynapseError as exc:
+                answers.update({p.name: UpdateInfo(status="failed", message=exc.message) for p in group})
+            except Exception as exc:  # a broken plugin fails its packs, not the command
+                reason = f"source '{provider}' failed: {type(exc).__name__}: {exc}"
+                answers.update({p.name: UpdateInfo(status="failed", message=reason) for p in group})
+        return answers
+
+    def plan(self, packs: Sequence[Pack], answers: Mapping[str, UpdateInfo], choices: Choices) -> UpdatePlan:
+        """The plan for ``packs`` from the sources' answers; no side effects."""
+        plan = UpdatePlan()
+        for pack in packs:
+            if pack.policy != "follow_latest":
+                plan.pinned.append(pack.name)
+                continue
+            info = answers.get(pack.name) or UpdateInfo(status="failed", message="the source gave no answer")
+            self._place(plan, pack, info, choices)
+        return plan
+
+    def _place(self, plan: UpdatePlan, pack: Pack, info: UpdateInfo, choices: Choices) -> None:
+        note = PackNote(pack=pack.name, message=info.message or info.status)
+        if info.status == "current":
+            plan.current.append(pack.name)
+        elif info.status == "early_access":
+            plan.early_access.append(note)
+        elif info.status in ("removed", "archived"):
+            plan.removed.append(note)
+        elif info.status == "failed":
+            plan.failed.append(note)
+        else:
+            lock = self.files.lock(pack.name)
+            resources = [
+                plan_resource(spec, lock.resources[spec.id], info, choices.get((pack.name, spec.id)))
+                for spec in pack.resources
+                if spec.id in lock.resources
+            ]
+            plan.updates.append(
+                PackUpdate(
+                    pack=pack.name,
+                    source=pack.source.provider,
+                    current_version_id=getattr(pack.source, "version_id", None),
+                    latest_version_id=info.latest_version_id,
+                    latest_version_name=info.latest_version_name,
+                    resources=resources,
+                )
+            )
+
+    def apply(self, update: PackUpdate, info: UpdateInfo) -> tuple[Pack, PackLock]:
+        """Write the new pack.json and lock.json of one pack; choices become preferences."""
+        pack, lock = self.files.pack(update.pack), self.files.lock(update.pack)
+        files = {f.target.file_id: f for f in info.files}
+        for change in update.resources:
+            if change.new is None:
+                continue
+            new = files[change.new.file_id]
+            spec = pack.resource(change.resource)
+            assert spec is not None
+            spec.prefer = {**spec.prefer, **new.metadata}
+            target = new.target
+            assert target.sha256 is not None and target.size is not None, "update files carry their hash"
+            lock.resources[change.resource] = LockedResource(
+                sha256=target.sha256,
+                size=target.size,
+                file_name=target.file_name,
+                url=target.url,
+                version_id=target.version_id,
+                file_id=target.file_id,
+                hashes=dict(target.hashes),
+            )
+        extra = pack.source.model_extra or {}
+        extra["version_id"] = info.latest_version_id
+        extra["version_name"] = info.latest_version_name
+        pack.base_model = info.base_model or pack.base_model
+        pack.trigger_words = list(info.trigger_words) or pack.trigger_words
+        lock.resolved_at = utc_now()
+        self.files.save_pack(pack, lock)
+        return pack, lock
+
+
+def choose_flags(plan: UpdatePlan) -> list[str]:
+    """The exact --choose flags that would settle every ambiguous resource (first candidate)."""
+    several = len([u for u in plan.updates if u.ambiguous]) > 1
+    flags = []
+    for update in plan.updates:
+        for resource in update.resources:
+            if resource.ambiguous:
+                prefix = f"{update.pack}:" if several else ""
+                options = "|".join(str(c.file_id) for c in resource.candidates)
+                flags.append(f"--choose {prefix}{resource.resource}={options}")
+    return flags
+
+
+def parse_choices(values: Sequence[str], packs: Sequence[str]) -> dict[tuple[str, str], str]:
+    """--choose RESOURCE=FILE_ID (one pack) or PACK:RESOURCE=FILE_ID."""
+    choices: dict[tuple[str, str], str] = {}
+    for value in values:
+        left, sep, file_id = value.partition("=")
+        if not sep or not left or not file_id.strip().isdigit():
+            raise InvalidInput(f"--choose takes RESOURCE=FILE_ID or PACK:RESOURCE=FILE_ID, got {value!r}")
+        pack, colon, resource = left.rpartition(":")
+        if not colon:
+            if len(packs) != 1:
+                raise InvalidInput(f"--choose {value}: name the pack too (PACK:{left}={file_id})")
+            pack = packs[0]
+        choices[(pack, resource)] = file_id.strip()
+    return choices
