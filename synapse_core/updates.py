@@ -27,7 +27,7 @@ class AmbiguousUpdate(Conflict):
     code = "ambiguous_update"
 
     def __init__(self, plan: UpdatePlan, flags: list[str]) -> None:
-        super().__init__(f"the update is ambiguous; choose with {' '.join(flags)}")
+        super().__init__(f"the update is ambiguous; pass {'; and '.join(flags)}")
         self.plan = plan
         self.flags = flags
 
@@ -164,15 +164,15 @@ class UpdateService:
 
 
 def choose_flags(plan: UpdatePlan) -> list[str]:
-    """The exact --choose flags that would settle every ambiguous resource (first candidate)."""
-    several = len([u for u in plan.updates if u.ambiguous]) > 1
+    """For each ambiguous resource, the exact flags to pick from: '--choose main=102 or --choose main=103'."""
+    several = len(plan.updates) > 1
     flags = []
     for update in plan.updates:
         for resource in update.resources:
             if resource.ambiguous:
                 prefix = f"{update.pack}:" if several else ""
-                options = "|".join(str(c.file_id) for c in resource.candidates)
-                flags.append(f"--choose {prefix}{resource.resource}={options}")
+                options = [f"--choose {prefix}{resource.resource}={c.file_id}" for c in resource.candidates]
+                flags.append(" or ".join(options))
     return flags
 
 

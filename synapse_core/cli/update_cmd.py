@@ -50,7 +50,7 @@ def print_plan(plan: UpdatePlan) -> None:
         click.echo("everything is up to date" if not plan.failed else "no updates found")
     flags = choose_flags(plan)
     if flags:
-        click.echo(f"to apply, choose: synapse update {' '.join(u.pack for u in plan.updates)} {' '.join(flags)}")
+        click.echo(f"to apply, pass {'; and '.join(flags)}")
 
 
 @click.command("check-updates")
