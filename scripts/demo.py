@@ -13,6 +13,7 @@ import sys
 import tempfile
 from pathlib import Path
 
+from synapse_civitai.fake_server import FakeCivitai, FakeFile, seed_demo
 from synapse_core.testing import lora_file, write_safetensors
 
 SYNAPSE = str(Path(sys.executable).parent / "synapse")
@@ -43,6 +44,39 @@ def make_models(folder: Path) -> dict[str, Path]:
             {"encoder.conv_in.weight": (8, 3, 3, 3), "decoder.conv_out.weight": (3, 8, 3, 3)},
         ),
     }
+
+
+def civitai_tour(fake: FakeCivitai, base_env: dict[str, str]) -> None:
+    """Import, install, use and update packs from a stand-in Civitai on 127.0.0.1."""
+    env = {**base_env, "SYNAPSE_CIVITAI_URL": fake.api_url, "SYNAPSE_CIVITAI_BACKOFF": "0.05"}
+    section(f"Civitai (a faithful stand-in on {fake.api_url}; no internet)")
+    run("import", "https://civitai.com/models/424242?modelVersionId=909001", "--follow", env=env)
+    run("install", "PaperLanternStyle", env=env)
+    run("import", "urn:air:sd1:embedding:civitai:515151@919001", "--name", "InkWashEmbedding", "--sync", env=env)
+    run("show", "PaperLanternStyle", env=env)
+    run("use", "PaperLanternStyle", "--ui", "comfyui", env=env)
+    run("search", "lantern", "--remote", env=env)
+
+    section("updates: the pack follows the latest version")
+    run("check-updates", env=env)
+    run("update", "PaperLanternStyle", "--dry-run", env=env)
+    run("update", "PaperLanternStyle", "--sync", env=env)
+    run("status", env=env)
+
+    section("a newer version with two candidate files: Synapse asks")
+    fake.add_version(
+        424242,
+        909003,
+        name="v3.0",
+        base_model="SDXL 1.0",
+        files=[
+            FakeFile(808005, "paper_lantern_v3.safetensors", size=200_000, primary=True),
+            FakeFile(808006, "paper_lantern_v3_alt.safetensors", size=210_000),
+        ],
+    )
+    run("update", "PaperLanternStyle", env=env, expect_fail=True)
+    run("update", "PaperLanternStyle", "--choose", "main=808005", "--sync", env=env)
+    run("back", "--ui", "comfyui", env=env)
 
 
 def main() -> None:
@@ -84,6 +118,10 @@ def main() -> None:
         run("import", str(base / "nope.safetensors"), env=env, expect_fail=True)
         run("import", str(files["paper"]), "--name", "../evil", env=env, expect_fail=True)
         run("use", "PaperLanten", env=env, expect_fail=True)
+
+        with FakeCivitai() as fake:
+            seed_demo(fake)
+            civitai_tour(fake, env)
 
         section("maintenance")
         run("remove", "PaperCopy", env=env)

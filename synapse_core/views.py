@@ -107,7 +107,7 @@ def plan_view(
         for index, (contender, _) in enumerate(group):
             if index != winner_index:
                 winner.shadows.append(contender.pack)
-                detail = f"{contender.path} is shadowed by {winner.pack} ({folder_name}: '{name}')"
+                detail = f"{contender.pack}'s {contender.path} is shadowed by {winner.pack} ({folder_name}: '{name}')"
                 left_out.append(
                     LeftOut(pack=contender.pack, resource_id=contender.resource_id, reason="shadowed", detail=detail)
                 )
