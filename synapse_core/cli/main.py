@@ -42,6 +42,7 @@ BUILTIN_COMMANDS: dict[str, tuple[str, str]] = {
     "check-updates": ("update_cmd:check_updates", "Look for newer versions of packs (changes no pack)."),
     "update": ("update_cmd:update", "Move packs to their newest version."),
     "pack": ("update_cmd:pack", "Settings of one pack (update policy)."),
+    "serve": ("serve_cmd:serve", "Serve the HTTP API (loopback by default)."),
 }
 
 

@@ -1,0 +1,25 @@
+"""The application `synapse serve` runs."""
+
+from __future__ import annotations
+
+from collections.abc import Collection
+
+from fastapi import FastAPI
+
+from synapse_core import __version__
+from synapse_core.api.routes import create_store_routers
+from synapse_core.store import Store
+
+
+def create_app(store: Store | None = None, *, allowed_hosts: Collection[str] = (), token: str | None = None) -> FastAPI:
+    """A FastAPI app with every router under /api and the OpenAPI schema at /api/openapi.json."""
+    app = FastAPI(
+        title="Synapse Store",
+        version=__version__,
+        openapi_url="/api/openapi.json",
+        docs_url="/api/docs",
+        redoc_url=None,
+    )
+    for router in create_store_routers(store, allowed_hosts=allowed_hosts, token=token):
+        app.include_router(router, prefix="/api")
+    return app
