@@ -74,14 +74,15 @@ class BlobStore:
 
     def __init__(self, layout: StoreLayout) -> None:
         self.layout = layout
+        self._root = str(layout.blobs_dir)
 
     def path(self, sha256: str) -> Path:
         """Where the blob with this hash lives (whether or not it exists)."""
         return self.layout.blob_path(sha256)
 
     def has(self, sha256: str) -> bool:
-        """Whether the blob is present."""
-        return self.path(sha256).is_file()
+        """Whether the blob is present (string paths: this runs once per resource of every view)."""
+        return os.path.isfile(f"{self._root}/{sha256[:2]}/{sha256}")
 
     def _publish(self, temp: Path, sha256: str) -> bool:
         """Move a finished temp into place; False if the blob already existed."""

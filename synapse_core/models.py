@@ -7,9 +7,9 @@ plugin may add its own (``source`` of a pack, ``plugins`` of the config).
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from synapse_core.kinds import AssetKind
 
@@ -26,7 +26,7 @@ def utc_now() -> datetime:
 class StrictModel(BaseModel):
     """Base of the state models: unknown keys are errors, so typos are caught."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", defer_build=True)
 
 
 class Config(StrictModel):
@@ -51,7 +51,7 @@ class UISets(StrictModel):
 class SourceInfo(BaseModel):
     """Where a pack came from; sources add their own keys (ids, URLs, paths)."""
 
-    model_config = ConfigDict(extra="allow")
+    model_config = ConfigDict(extra="allow", defer_build=True)
 
     provider: str
     url: str | None = None
@@ -86,24 +86,19 @@ class Pack(StrictModel):
         return next((r for r in self.resources if r.id == resource_id), None)
 
 
+Sha256 = Annotated[str, StringConstraints(to_lower=True, pattern=r"^[0-9a-fA-F]{64}$")]
+
+
 class LockedResource(StrictModel):
     """What one resource resolved to, exactly."""
 
-    sha256: str
+    sha256: Sha256
     size: int = Field(ge=0)
     file_name: str
     url: str | None = None
     version_id: int | None = None
     file_id: int | None = None
     hashes: dict[str, str] = Field(default_factory=dict)
-
-    @field_validator("sha256")
-    @classmethod
-    def _lower_hex(cls, value: str) -> str:
-        value = value.lower()
-        if len(value) != 64 or any(c not in "0123456789abcdef" for c in value):
-            raise ValueError("must be 64 hex characters")
-        return value
 
 
 class PackLock(StrictModel):

@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from synapse_core.kinds import AssetKind
 from synapse_core.models import Pack, PackLock
 
 
-class InitResult(BaseModel):
+class Result(BaseModel):
+    """Base of the Store's answers; validators are built on first use (fast start-up)."""
+
+    model_config = ConfigDict(defer_build=True)
+
+
+class InitResult(Result):
     """The outcome of `store init`."""
 
     root: str
@@ -17,7 +23,7 @@ class InitResult(BaseModel):
     uis: list[str]
 
 
-class ResourceStatus(BaseModel):
+class ResourceStatus(Result):
     """One resource of a pack and whether its blob is present."""
 
     id: str
@@ -28,7 +34,7 @@ class ResourceStatus(BaseModel):
     installed: bool
 
 
-class PackSummary(BaseModel):
+class PackSummary(Result):
     """A line of `synapse list`."""
 
     name: str
@@ -41,7 +47,7 @@ class PackSummary(BaseModel):
     upstream: str
 
 
-class PackDetails(BaseModel):
+class PackDetails(Result):
     """`synapse show`: the pack, its lock and what is installed."""
 
     pack: Pack
@@ -50,7 +56,7 @@ class PackDetails(BaseModel):
     previews: list[str]
 
 
-class ImportResult(BaseModel):
+class ImportResult(Result):
     """The outcome of an import."""
 
     pack: str
@@ -61,7 +67,7 @@ class ImportResult(BaseModel):
     warnings: list[str] = Field(default_factory=list)
 
 
-class InstallResult(BaseModel):
+class InstallResult(Result):
     """The outcome of `install`: blobs fetched and blobs already present."""
 
     pack: str
@@ -70,14 +76,14 @@ class InstallResult(BaseModel):
     bytes_written: int
 
 
-class RemoveResult(BaseModel):
+class RemoveResult(Result):
     """The outcome of `remove`."""
 
     pack: str
     profiles_changed: list[str]
 
 
-class GcResult(BaseModel):
+class GcResult(Result):
     """The outcome of `gc`."""
 
     dry_run: bool
@@ -86,7 +92,7 @@ class GcResult(BaseModel):
     removed: list[str]
 
 
-class PackUsage(BaseModel):
+class PackUsage(Result):
     """Disk use of one pack."""
 
     pack: str
@@ -95,7 +101,7 @@ class PackUsage(BaseModel):
     """Bytes of blobs that another pack also uses."""
 
 
-class DuReport(BaseModel):
+class DuReport(Result):
     """`synapse du`: bytes per pack and what dedup saved."""
 
     packs: list[PackUsage]
@@ -104,7 +110,7 @@ class DuReport(BaseModel):
     saved_by_dedup: int
 
 
-class Problem(BaseModel):
+class Problem(Result):
     """One thing `doctor` found."""
 
     check: str
@@ -112,7 +118,7 @@ class Problem(BaseModel):
     fixed: bool = False
 
 
-class DoctorReport(BaseModel):
+class DoctorReport(Result):
     """`synapse doctor`: invariants checked, problems found and repairs made."""
 
     checks: list[str]
@@ -126,7 +132,7 @@ class DoctorReport(BaseModel):
         return all(p.fixed for p in self.problems)
 
 
-class UIStatus(BaseModel):
+class UIStatus(Result):
     """One UI in `synapse status`."""
 
     ui: str
@@ -139,7 +145,7 @@ class UIStatus(BaseModel):
     unsupported: list[str]
 
 
-class StatusReport(BaseModel):
+class StatusReport(Result):
     """`synapse status`: each UI's stack and view, and store totals."""
 
     root: str
@@ -149,14 +155,14 @@ class StatusReport(BaseModel):
     bytes: int
 
 
-class SwitchResult(BaseModel):
+class SwitchResult(Result):
     """The outcome of `use` or `back`: each UI's new stack."""
 
     uis: dict[str, list[str]]
     installed: list[str] = Field(default_factory=list)
 
 
-class ProfileInfo(BaseModel):
+class ProfileInfo(Result):
     """A profile and where it is in use."""
 
     name: str
@@ -166,7 +172,7 @@ class ProfileInfo(BaseModel):
     stacked_in: list[str]
 
 
-class AttachResult(BaseModel):
+class AttachResult(Result):
     """The outcome of attach/detach: what was (or would be) changed."""
 
     ui: str
@@ -177,7 +183,7 @@ class AttachResult(BaseModel):
     printed_only: bool
 
 
-class RemoteHit(BaseModel):
+class RemoteHit(Result):
     """A pack a source offers."""
 
     source: str
@@ -189,7 +195,7 @@ class RemoteHit(BaseModel):
     tags: list[str] = Field(default_factory=list)
 
 
-class SearchResult(BaseModel):
+class SearchResult(Result):
     """`synapse search`: matching local packs and, if asked, what sources offer."""
 
     local: list[PackSummary]
@@ -197,7 +203,7 @@ class SearchResult(BaseModel):
     errors: list[str] = Field(default_factory=list)
 
 
-class Identified(BaseModel):
+class Identified(Result):
     """One local file looked up by its sha256."""
 
     path: str
@@ -210,7 +216,7 @@ class Identified(BaseModel):
     in_packs: list[str] = Field(default_factory=list)
 
 
-class FileChoice(BaseModel):
+class FileChoice(Result):
     """A file of a newer version that could replace a resource."""
 
     file_id: int | None
@@ -221,7 +227,7 @@ class FileChoice(BaseModel):
     primary: bool = False
 
 
-class ResourceUpdate(BaseModel):
+class ResourceUpdate(Result):
     """How one resource changes: the old file, the new one, or the candidates to choose from."""
 
     resource: str
@@ -232,7 +238,7 @@ class ResourceUpdate(BaseModel):
     ambiguous: bool = False
 
 
-class PackUpdate(BaseModel):
+class PackUpdate(Result):
     """One pack with a newer version."""
 
     pack: str
@@ -248,14 +254,14 @@ class PackUpdate(BaseModel):
         return any(r.ambiguous for r in self.resources)
 
 
-class PackNote(BaseModel):
+class PackNote(Result):
     """A pack that is not updatable now, and why."""
 
     pack: str
     message: str
 
 
-class UpdatePlan(BaseModel):
+class UpdatePlan(Result):
     """What updating would change; computed with no side effects."""
 
     updates: list[PackUpdate] = Field(default_factory=list)
@@ -267,7 +273,7 @@ class UpdatePlan(BaseModel):
     skipped_recent: list[str] = Field(default_factory=list)
 
 
-class UpdateResult(BaseModel):
+class UpdateResult(Result):
     """The outcome of `update`: the plan and what was applied."""
 
     plan: UpdatePlan

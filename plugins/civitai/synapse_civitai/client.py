@@ -22,11 +22,11 @@ from urllib.parse import unquote, urljoin, urlsplit
 import httpx
 
 from synapse_civitai.credentials import TOKEN_ENV, load_token, redact
+from synapse_civitai.refs import base_url
 from synapse_core import __version__
 from synapse_core.errors import SourceError, SynapseError, UpstreamGone
 from synapse_core.sources import DownloadSink
 
-DEFAULT_BASE_URL = "https://civitai.com"
 CHUNK = 1024 * 1024
 MAX_REDIRECTS = 5
 T = TypeVar("T")
@@ -50,11 +50,6 @@ class Retryable(Exception):
         super().__init__(reason)
         self.reason = reason
         self.retry_after = retry_after
-
-
-def base_url() -> str:
-    """The API origin: SYNAPSE_CIVITAI_URL, else https://civitai.com."""
-    return os.environ.get("SYNAPSE_CIVITAI_URL", DEFAULT_BASE_URL).rstrip("/")
 
 
 def _retry_after(value: str | None) -> float | None:

@@ -2,12 +2,21 @@
 
 from __future__ import annotations
 
+import os
 import re
 from urllib.parse import parse_qs, urlsplit
 
 import attrs
 
 from synapse_core.errors import InvalidInput
+
+DEFAULT_BASE_URL = "https://civitai.com"
+
+
+def base_url() -> str:
+    """The API origin: SYNAPSE_CIVITAI_URL, else https://civitai.com."""
+    return os.environ.get("SYNAPSE_CIVITAI_URL", DEFAULT_BASE_URL).rstrip("/")
+
 
 CIVITAI_HOSTS = frozenset({"civitai.com", "www.civitai.com", "civitai.red", "www.civitai.red", "civitai.green"})
 DOWNLOAD_QUERY_KEYS = ("type", "format", "size", "fp", "quantType")
@@ -16,6 +25,7 @@ _AIR = re.compile(
     r"(?:@(?P<version>[\w\-/.]+))?(?:\+(?P<file>\d+))?(?:\.(?P<format>[\w-]+))?$",
     re.IGNORECASE,
 )
+_FORMAT_SUFFIX = re.compile(r"(?<=\d)\.[A-Za-z][\w-]*$")
 _SHORT = re.compile(r"^civitai:(?P<id>\d+)(?:@(?P<version>\d+))?$", re.IGNORECASE)
 HELP = (
     "use a Civitai model URL (https://civitai.com/models/ID[?modelVersionId=VID]), a version URL "
@@ -79,9 +89,15 @@ def _parse_air(ref: str) -> CivitaiRef:
     match = _AIR.match(ref.strip())
     if not match or (match["source"] or "").lower() != "civitai":
         raise InvalidInput(f"{ref!r} is not a Civitai AIR; {HELP}")
-    if not match["id"].isdigit() or (match["version"] and not match["version"].isdigit()):
+    model_id, version = match["id"], match["version"]
+    # the grammar lets '.' into id and version, so an AIR's '.format' suffix lands there: split it off
+    if version is not None:
+        version = _FORMAT_SUFFIX.sub("", version)
+    else:
+        model_id = _FORMAT_SUFFIX.sub("", model_id)
+    if not model_id.isdigit() or (version and not version.isdigit()):
         raise InvalidInput(f"{ref!r}: a Civitai AIR needs numeric model and version ids; {HELP}")
-    return CivitaiRef(model_id=int(match["id"]), version_id=_int(match["version"]), file_id=_int(match["file"]))
+    return CivitaiRef(model_id=int(model_id), version_id=_int(version), file_id=_int(match["file"]))
 
 
 def _int(value: str | None) -> int | None:

@@ -5,10 +5,9 @@ from __future__ import annotations
 import posixpath
 import threading
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
-from synapse_civitai.client import CivitaiClient, base_url
 from synapse_civitai.mapping import (
     MODEL_TYPE_KINDS,
     camel_pack_name,
@@ -18,10 +17,13 @@ from synapse_civitai.mapping import (
     primary_file,
     resource_id,
 )
-from synapse_civitai.refs import looks_like_civitai, parse_ref
+from synapse_civitai.refs import base_url, looks_like_civitai, parse_ref
+
+if TYPE_CHECKING:
+    from synapse_civitai.client import CivitaiClient
+    from synapse_core.models import Pack
 from synapse_core.errors import SynapseError, UpstreamGone
 from synapse_core.kinds import AssetKind
-from synapse_core.models import Pack, ResourceSpec, SourceInfo
 from synapse_core.names import sanitize_file_name
 from synapse_core.sources import (
     DownloadSink,
@@ -55,6 +57,8 @@ class CivitaiSource(Source):
         """The HTTP client, made on first use (so loading the plugin costs nothing)."""
         with self._lock:
             if self._client is None:
+                from synapse_civitai.client import CivitaiClient  # httpx loads only when Civitai is asked
+
                 self._client = CivitaiClient()
             return self._client
 
@@ -95,6 +99,8 @@ class CivitaiSource(Source):
         policy: str,
         forced_kind: AssetKind | None,
     ) -> ResolvedPack:
+        from synapse_core.models import Pack, SourceInfo
+
         model_id = int(model["id"])
         primary = primary_file(version.get("files") or [])
         taken: set[str] = set()
@@ -147,6 +153,8 @@ class CivitaiSource(Source):
             hashes=hashes,
         )
         kind = forced_kind or kind_for(model.get("type"), file)
+        from synapse_core.models import ResourceSpec
+
         spec = ResourceSpec(id=rid, kind=kind, expose=file_name, prefer=file_metadata(file))
         return ResolvedResource(spec=spec, target=target)
 

@@ -17,8 +17,6 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, ClassVar
 
-import yaml
-
 from synapse_core.attach_flags import insert_region, lines_of, newline_of, read_text, remove_region, replace_region
 from synapse_core.errors import InvalidInput
 from synapse_core.kinds import AssetKind
@@ -157,6 +155,8 @@ def _yaml_entry(key: str, value: str) -> list[str]:
 
 def _load(path: Path, text: str) -> dict[str, Any]:
     """The parsed file; refuse anything ComfyUI's loader could not walk."""
+    import yaml  # only attach needs it; every command loads this plugin
+
     try:
         data = yaml.safe_load(text)
     except yaml.YAMLError as exc:
@@ -171,6 +171,8 @@ def _load(path: Path, text: str) -> dict[str, Any]:
 
 def _parses_to(text: str) -> object:
     """What an edited text parses to; a text that does not parse gives a value no check accepts."""
+    import yaml
+
     try:
         return yaml.safe_load(text)
     except yaml.YAMLError:
