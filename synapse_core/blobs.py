@@ -103,19 +103,33 @@ class BlobStore:
         fsync_dir(final.parent)
         return True
 
-    def ingest_file(self, source: Path, mode: IngestMode = "copy", progress: Progress | None = None) -> Ingested:
-        """Add a local file: copied (default), linked without copying, or moved."""
+    def ingest_file(
+        self,
+        source: Path,
+        mode: IngestMode = "copy",
+        progress: Progress | None = None,
+        expected_sha256: str | None = None,
+    ) -> Ingested:
+        """Add a local file: copied (default), linked without copying, or moved.
+
+        A copy hashes and writes in one pass, unless a blob of the same size exists:
+        then the file is hashed first, so a duplicate writes no data at all.
+        """
         if not source.is_file():
             raise InvalidInput(f"{source} is not a file")
-        if mode == "copy":
-            return self._ingest_copy(source, progress)
+        if mode == "copy" and not self._has_size(source.stat().st_size):
+            return self._ingest_copy(source, progress, expected_sha256)
         before = source.stat()
         sha256, size = hash_file(source, progress)
         after = source.stat()
         if (before.st_size, before.st_mtime_ns) != (after.st_size, after.st_mtime_ns):
             raise InvalidInput(f"{source} changed while it was being read; try again when nothing writes to it")
+        if expected_sha256 and sha256 != expected_sha256:
+            raise IntegrityError(f"{source}: sha256 {sha256[:12]}… is not the expected {expected_sha256[:12]}…")
         if self.has(sha256):
             return Ingested(sha256, size, created=False)
+        if mode == "copy":
+            return self._ingest_copy(source, None, sha256)
         temp = self.layout.temp_path(self.layout.tmp_dir, "ingest")
         temp.parent.mkdir(parents=True, exist_ok=True)
         try:
@@ -126,7 +140,7 @@ class BlobStore:
         except OSError as exc:
             if exc.errno != errno.EXDEV:
                 raise _disk_error(exc, str(source)) from exc
-            return self._ingest_copy(source, None, unlink_source=mode == "move")
+            return self._ingest_copy(source, None, sha256, unlink_source=mode == "move")
         return Ingested(sha256, size, created=self._publish(temp, sha256))
 
     def _link_or_clone(self, source: Path, temp: Path) -> None:
@@ -139,8 +153,19 @@ class BlobStore:
             temp.unlink(missing_ok=True)
         os.link(source, temp)
 
-    def _ingest_copy(self, source: Path, progress: Progress | None, unlink_source: bool = False) -> Ingested:
-        with self.writer(str(source)) as writer, open(source, "rb", buffering=0) as handle:
+    def _has_size(self, size: int) -> bool:
+        """Whether some blob has exactly this size (then a new file may be a duplicate)."""
+        if not self.layout.blobs_dir.is_dir():
+            return False
+        for bucket in os.scandir(self.layout.blobs_dir):
+            if bucket.is_dir() and any(e.stat().st_size == size for e in os.scandir(bucket.path)):
+                return True
+        return False
+
+    def _ingest_copy(
+        self, source: Path, progress: Progress | None, expected_sha256: str | None = None, unlink_source: bool = False
+    ) -> Ingested:
+        with self.writer(str(source), expected_sha256) as writer, open(source, "rb", buffering=0) as handle:
             writer.copy_from(handle, progress)
             result = writer.publish()
         if unlink_source:

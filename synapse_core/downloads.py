@@ -152,12 +152,11 @@ class Fetcher:
     def _ingest_local(self, path: Path, target: FetchTarget, mode: IngestMode) -> Ingested:
         self.progress.add_total(target.file_name, path.stat().st_size)
         try:
-            result = self.blobs.ingest_file(path, mode, self.progress.advance)
+            return self.blobs.ingest_file(path, mode, self.progress.advance, expected_sha256=target.sha256)
+        except IntegrityError:
+            raise IntegrityError(f"{path} no longer has the bytes recorded in the lock; import it again") from None
         finally:
             self.progress.finish(target.file_name)
-        if target.sha256 and result.sha256 != target.sha256:
-            raise IntegrityError(f"{path} no longer has the bytes recorded in the lock; import it again")
-        return result
 
     def fetch_many(
         self, jobs: list[tuple[Source, Pack, FetchTarget]], mode: IngestMode = "copy"

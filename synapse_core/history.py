@@ -9,6 +9,8 @@ from pathlib import Path
 
 from pydantic import BaseModel
 
+from synapse_core.errors import SynapseError
+
 _GIT_IDENTITY = ["-c", "user.name=synapse", "-c", "user.email=synapse@localhost", "-c", "commit.gpgsign=false"]
 
 
@@ -41,13 +43,22 @@ class StateHistory:
             check=False,
         )
         if check and result.returncode != 0:
-            raise RuntimeError(f"git {args[0]} failed: {result.stderr.strip()}")
+            detail = (result.stderr.strip().splitlines() or ["no message"])[-1]
+            raise SynapseError(f"git {args[0]} in {self.state_dir} failed: {detail}; run 'synapse doctor'")
         return result.stdout
 
     def init(self) -> None:
-        """Make state/ a repository (idempotent)."""
+        """Make state/ a repository (idempotent); temp files are never versioned."""
         if self.git is not None and not (self.state_dir / ".git").exists():
             self._run("init", "-q", "-b", "main")
+        ignore = self.state_dir / ".gitignore"
+        if not ignore.exists():
+            ignore.write_text("*.tmp\n")
+
+    def recover(self) -> None:
+        """Remove the index lock a killed git left behind (call only under the store lock,
+        when no git of ours can be running)."""
+        (self.state_dir / ".git" / "index.lock").unlink(missing_ok=True)
 
     def is_clean(self) -> bool:
         """Whether state/ has no uncommitted change."""
@@ -67,7 +78,7 @@ class StateHistory:
         """Throw away uncommitted changes (after a failed command)."""
         if self.enabled and self._run("rev-parse", "--verify", "-q", "HEAD", check=False).strip():
             self._run("reset", "-q", "--hard")
-            self._run("clean", "-q", "-fd")
+            self._run("clean", "-q", "-fdx")  # -x: also the ignored temp files of a killed command
 
     def log(self, limit: int = 50) -> list[HistoryEntry]:
         """The newest commits first."""

@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
 from synapse_core.kinds import AssetKind
 
@@ -80,6 +80,13 @@ class Pack(StrictModel):
     description: str | None = None
     upstream: Upstream = "ok"
     resources: list[ResourceSpec] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _unique_resources(self) -> Pack:
+        ids = [r.id for r in self.resources]
+        if len(ids) != len(set(ids)):
+            raise ValueError(f"resource ids must be unique: {sorted({i for i in ids if ids.count(i) > 1})}")
+        return self
 
     def resource(self, resource_id: str) -> ResourceSpec | None:
         """The resource with that id, if any."""

@@ -34,7 +34,7 @@ class PackService:
         """Ask the source that understands the reference for a pack draft (no state change)."""
         source = self.registry.source_for(request.ref)
         resolved = source.resolve(request)
-        name = check_pack_name(request.name or resolved.pack.name)
+        name = check_pack_name(resolved.pack.name if request.name is None else request.name)
         if self.files.has_pack(name):
             raise Conflict(f"a pack named '{name}' already exists; choose another with --name or remove it first")
         resolved.pack.name = name

@@ -203,9 +203,14 @@ class PluginRegistry:
                     f"{category} name '{name}' is already provided by plugin '{other or record.name}'"
                 )
 
-    def register_commands(self, cli: click.Group) -> None:
-        """Let each loaded plugin add CLI commands; a failing plugin is recorded, not raised."""
+    def register_commands(self, cli: click.Group, reserved: Iterable[str] = ()) -> None:
+        """Let each loaded plugin add CLI commands; a failing plugin is recorded, not raised.
+
+        ``reserved`` (and ``cli.builtin_names``, when the group has them) are built-in
+        commands that are not in ``cli.commands`` yet because they load lazily.
+        """
         by_name = {record.name: record for record in self.records}
+        taken = set(reserved) | set(getattr(cli, "builtin_names", ()))
         for impl in self.manager.hook.synapse_register_commands.get_hookimpls():
             record = by_name[impl.plugin_name]
             before = dict(cli.commands)
@@ -213,6 +218,7 @@ class PluginRegistry:
                 impl.function(cli=cli)
                 added = [name for name in cli.commands if name not in before]
                 replaced = [name for name, cmd in before.items() if cli.commands.get(name) is not cmd]
+                replaced += [name for name in added if name in taken]
                 if replaced:
                     cli.commands.update(before)
                     raise PluginLoadError(f"command name '{replaced[0]}' is already taken")
@@ -281,6 +287,6 @@ def _check_layout(adapter: UIAdapter) -> None:
 
 
 def _reason(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    first = text[0] if text else ""
-    return f"{type(exc).__name__}: {first}" if first else type(exc).__name__
+    """One line: the exception type and its message (multi-line messages joined)."""
+    text = "; ".join(line.strip() for line in str(exc).strip().splitlines() if line.strip())
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__

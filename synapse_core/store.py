@@ -22,7 +22,7 @@ import attrs
 
 from synapse_core.blobs import BlobStore, IngestMode
 from synapse_core.downloads import Fetcher
-from synapse_core.errors import InvalidInput, SourceError, SynapseError, UpstreamGone
+from synapse_core.errors import InvalidInput, SourceError, StateFileInvalid, SynapseError, UpstreamGone
 from synapse_core.history import HistoryEntry, StateHistory
 from synapse_core.identify import HashCacheFile
 from synapse_core.kinds import AssetKind
@@ -120,18 +120,33 @@ class Store:
 
     @contextmanager
     def mutation(self, message: str) -> Iterator[Mutation]:
-        """Hold the store lock; commit state once at the end, or roll state back on error."""
+        """Hold the store lock; commit state once at the end, or roll state back on error.
+
+        A marker in data/ says a mutation is under way: finding it at the start means an
+        earlier command died mid-way, and its half-written state is rolled back first.
+        Hand edits of state/ (no marker) are kept: validated, then committed on their own.
+        """
+        self.layout.require_initialised()
         with self.lock.hold():
-            self.layout.require_initialised()
-            if not self.history.is_clean():
+            marker = self.layout.data / ".mutation"
+            self.history.recover()
+            if marker.exists():
+                self.history.discard_changes()
+            elif not self.history.is_clean():
+                problems = self._check_state_files()
+                if problems:
+                    raise StateFileInvalid(problems[0].message)
                 self.history.commit("record manual edits")
+            write_bytes_atomic(marker, message.encode())
             change = Mutation(message)
             try:
                 yield change
+                self.history.commit(change.message)
             except BaseException:
                 self.history.discard_changes()
                 raise
-            self.history.commit(change.message)
+            finally:
+                marker.unlink(missing_ok=True)
 
     # -- store -----------------------------------------------------------------
 
@@ -639,8 +654,6 @@ class Store:
                 shutil.rmtree(self.layout.views_dir, ignore_errors=True)
             if not any(p.check == "state files validate" for p in problems):
                 problems += self._check_views(fix or rebuild_views)
-        if not self.history.enabled:
-            problems.append(Problem(check="history", message="state history is off (git is not installed)"))
         failures = [f"{r.name}: {r.reason}" for r in self.registry.records if r.status == "failed"]
         return DoctorReport(checks=checks, problems=problems, history=self.history.enabled, plugin_failures=failures)
 

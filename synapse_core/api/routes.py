@@ -35,6 +35,7 @@ from synapse_core.errors import (
     UpstreamGone,
 )
 from synapse_core.kinds import AssetKind
+from synapse_core.names import check_pack_name
 from synapse_core.results import (
     DoctorReport,
     InitResult,
@@ -69,6 +70,12 @@ def error_response(status: int, code: str, message: str, plan: BaseModel | None 
     if plan is not None:
         body["plan"] = plan.model_dump(mode="json")
     return JSONResponse(status_code=status, content=body)
+
+
+def pack_name(name: str) -> str:
+    """A pack name from a request: one that could not name a pack (``..``, ``/``) is bad input (422),
+    never a path joined into the store."""
+    return check_pack_name(name)
 
 
 def status_of(exc: SynapseError) -> int:
@@ -196,12 +203,14 @@ def _pack_routes(r: APIRouter, api: Api) -> APIRouter:
     @r.get("/{name}", response_model=PackDetails)
     def show(name: str) -> PackDetails:
         """One pack: metadata, lock, installed resources."""
-        return api.store.show(name)
+        return api.store.show(pack_name(name))
 
     @r.post("/import", status_code=202, response_model=JobAccepted)
     def import_pack(body: ImportBody) -> JobAccepted:
         """Import a reference in the background; poll the job for the ImportResult."""
         api.store.layout.require_initialised()
+        if body.name is not None:
+            pack_name(body.name)
         return api.start(
             "import",
             lambda s: s.import_pack(
@@ -220,13 +229,14 @@ def _pack_routes(r: APIRouter, api: Api) -> APIRouter:
     @r.post("/{name}/install", status_code=202, response_model=JobAccepted)
     def install(name: str) -> JobAccepted:
         """Fetch a pack's missing files in the background."""
-        api.store.files.pack(name)
+        api.store.layout.require_initialised()
+        api.store.files.pack(pack_name(name))
         return api.start("install", lambda s: s.install(name))
 
     @r.delete("/{name}", response_model=RemoveResult)
     def remove(name: str) -> RemoveResult:
         """Remove a pack from state and profiles (files stay until gc)."""
-        return api.store.remove(name)
+        return api.store.remove(pack_name(name))
 
     return r
 
@@ -235,6 +245,7 @@ def _profile_routes(r: APIRouter, api: Api) -> APIRouter:
     @r.post("/use", response_model=SwitchResult, responses={202: {"model": JobAccepted}})
     def use(body: UseBody) -> SwitchResult | JSONResponse:
         """Switch UIs to a pack's work profile (with sync: a background job)."""
+        pack_name(body.pack)
         if body.sync:
             accepted = api.start("use", lambda s: s.use(body.pack, uis=body.uis, ui_set=body.ui_set, sync=True))
             return JSONResponse(status_code=202, content=accepted.model_dump())
@@ -258,6 +269,8 @@ def _update_routes(r: APIRouter, api: Api) -> APIRouter:
     @r.post("/apply", response_model=UpdateResult, responses={202: {"model": JobAccepted}})
     def apply(body: ApplyBody) -> UpdateResult | JSONResponse:
         """Apply updates; 409 with the plan when a choice is needed; with sync: a background job."""
+        for name in body.packs:
+            pack_name(name)
 
         def run(s: Store) -> UpdateResult:
             return s.update(body.packs, all_packs=body.all, dry_run=body.dry_run, choose=body.choose, sync=body.sync)

@@ -48,7 +48,7 @@ class LocalFileSource(Source):
         if not files:
             exts = " ".join(sorted(MODEL_EXTENSIONS))
             raise InvalidInput(f"{path} holds no model files (looked for {exts})")
-        resources = tuple(self._resource(f, path, request, single=path.is_file()) for f in files)
+        resources = _unique_ids([self._resource(f, path, request, single=path.is_file()) for f in files])
         pack = Pack(
             name=request.name or sanitize_pack_name(path.stem if path.is_file() else path.name),
             source=SourceInfo(provider=self.name, url=path.as_uri(), path=str(path)),
@@ -73,6 +73,15 @@ class LocalFileSource(Source):
         if path is None or not path.is_file():
             raise InvalidInput(f"the original file {path} of pack '{pack.name}' is gone; import it again")
         return path
+
+
+def _unique_ids(resources: list[ResolvedResource]) -> tuple[ResolvedResource, ...]:
+    """Ids are file stems; where two files share a stem (style.ckpt, style.safetensors) the extension stays."""
+    ids = [r.spec.id for r in resources]
+    for resource in resources:
+        if ids.count(resource.spec.id) > 1:
+            resource.spec.id = resource.spec.expose.replace("/", "__")
+    return tuple(resources)
 
 
 def _model_files(folder: Path) -> list[Path]:

@@ -82,6 +82,7 @@ class SynapseGroup(click.Group):
     """Built-in commands are imported only when used; plugin commands load on demand."""
 
     _plugins_added = False
+    builtin_names = frozenset(BUILTIN_COMMANDS)
 
     def list_commands(self, ctx: click.Context) -> list[str]:
         self._add_plugin_commands(ctx)
@@ -126,7 +127,10 @@ class SynapseGroup(click.Group):
             click.echo("aborted", err=True)
             sys.exit(130)
         except click.ClickException as exc:
-            exc.show()
+            hint = ""
+            if isinstance(exc, click.UsageError) and exc.ctx is not None:
+                hint = f" (see '{exc.ctx.command_path} --help')"
+            click.echo(f"error: {exc.format_message()}{hint}", err=True)
             sys.exit(exc.exit_code)
         except click.exceptions.Exit as exc:
             sys.exit(exc.exit_code)
