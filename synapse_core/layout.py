@@ -15,13 +15,14 @@ import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, TypeVar
-
-from pydantic import BaseModel, ValidationError
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from synapse_core.errors import NotInitialised, StateFileInvalid, SynapseError
 
-M = TypeVar("M", bound=BaseModel)
+if TYPE_CHECKING:
+    from pydantic import BaseModel
+
+M = TypeVar("M", bound="BaseModel")
 DEFAULT_ROOT = Path("~/.synapse")
 
 
@@ -127,8 +128,11 @@ def write_bytes_atomic(path: Path, data: bytes) -> None:
 
 def write_json(path: Path, value: BaseModel | dict[str, Any]) -> None:
     """Write a model (or plain data) as indented JSON, atomically."""
-    data = value.model_dump(mode="json", exclude_none=False) if isinstance(value, BaseModel) else value
-    write_bytes_atomic(path, (json.dumps(data, indent=2, ensure_ascii=False) + "\n").encode())
+    if isinstance(value, dict):
+        text = json.dumps(value, indent=2, ensure_ascii=False)
+    else:
+        text = value.model_dump_json(indent=2)
+    write_bytes_atomic(path, (text + "\n").encode())
 
 
 def read_model(path: Path, model: type[M]) -> M:
@@ -141,8 +145,11 @@ def read_model(path: Path, model: type[M]) -> M:
         raise StateFileInvalid(f"cannot read {path}: {exc.strerror}") from exc
     try:
         return model.model_validate_json(raw)
-    except ValidationError as exc:
-        err = exc.errors()[0]
+    except ValueError as exc:  # pydantic's ValidationError; importing it would load pydantic for every command
+        errors = getattr(exc, "errors", None)
+        if errors is None:
+            raise
+        err = errors()[0]
         field = ".".join(str(p) for p in err["loc"]) or "(top level)"
         raise StateFileInvalid(
             f"{path} is invalid at '{field}': {err['msg']}; "

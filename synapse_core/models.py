@@ -156,12 +156,15 @@ class ViewEntry(StrictModel):
     """Packs whose entry under the same UI name this one hides."""
 
 
+LeftOutReason = Literal["shadowed", "missing_blob", "unsupported_kind", "extension_not_listed", "subfolder_not_listed"]
+
+
 class LeftOut(StrictModel):
     """A resource a view does not show, and why."""
 
     pack: str
     resource_id: str
-    reason: Literal["shadowed", "missing_blob", "unsupported_kind", "extension_not_listed", "subfolder_not_listed"]
+    reason: LeftOutReason
     detail: str
 
 

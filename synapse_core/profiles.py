@@ -1,16 +1,19 @@
-"""Profiles, the per-UI runtime stack, and keeping the views of stacked profiles current."""
+"""Profiles, the per-UI runtime stacks, and keeping the views of stacked profiles current."""
 
 from __future__ import annotations
 
+import shutil
 from collections.abc import Callable, Collection, Sequence
 
+from synapse_core import activation
+from synapse_core.activation import GLOBAL_PROFILE, WORK_PREFIX, Stacks, work_profile_name
 from synapse_core.blobs import BlobStore
-from synapse_core.errors import Conflict, InvalidInput, unknown_name
+from synapse_core.errors import Conflict, unknown_name
 from synapse_core.layout import read_model
-from synapse_core.models import Pack, PackLock, Profile, Runtime, UIRuntime
+from synapse_core.models import Pack, PackLock, Profile
 from synapse_core.plugins import PluginRegistry
-from synapse_core.state import GLOBAL_PROFILE, WORK_PREFIX, StateFiles, work_profile_name
-from synapse_core.views import BuildOutcome, PackState, ViewBuilder, fingerprint, plan_view
+from synapse_core.state import StateFiles
+from synapse_core.views import BuildOutcome, PackState, ViewBuilder, plan_view
 
 
 class ProfileService:
@@ -20,6 +23,7 @@ class ProfileService:
         self, files: StateFiles, blobs: BlobStore, views: ViewBuilder, registry: Callable[[], PluginRegistry]
     ) -> None:
         self.files = files
+        self.layout = files.layout
         self.blobs = blobs
         self.views = views
         self._registry = registry
@@ -41,35 +45,51 @@ class ProfileService:
         return Profile(name=name, conflicts=conflicts, packs=packs)
 
     def refresh_work_profiles(self) -> None:
-        """Re-derive every existing work profile from global (after imports and removals)."""
+        """Re-derive every work profile from global; drop those of removed packs no UI stacks."""
+        stacked = {p for stack in activation.read_stacks(self.layout).values() for p in stack}
         for name in self.files.profile_names():
-            if name.startswith(WORK_PREFIX):
-                updated = self.work_profile(name[len(WORK_PREFIX) :])
-                if updated != self.files.profile(name):
-                    self.files.save_profile(updated)
+            if not name.startswith(WORK_PREFIX):
+                continue
+            pack = name[len(WORK_PREFIX) :]
+            if not self.files.has_pack(pack) and name not in stacked:
+                self.files.delete_profile(name)
+                continue
+            updated = self.work_profile(pack)
+            if updated != self.files.profile(name):
+                self.files.save_profile(updated)
 
     # -- views -------------------------------------------------------------------
 
     def _pack_states(self, names: Sequence[str]) -> list[PackState]:
         states = []
-        for name in names:
-            layout = self.files.layout
-            raw_pack = layout.pack_file(name).read_bytes()
-            lock_path = layout.lock_file_of(name)
-            raw_lock = lock_path.read_bytes() if lock_path.is_file() else b""
-            pack = read_model(layout.pack_file(name), Pack)
-            lock = read_model(lock_path, PackLock) if raw_lock else PackLock()
-            states.append(PackState(pack=pack, lock=lock, raw=raw_pack + b"\0" + raw_lock))
+        for name, raw in activation.pack_bytes(self.layout, names):
+            lock_path = self.layout.lock_file_of(name)
+            pack = read_model(self.layout.pack_file(name), Pack)
+            lock = read_model(lock_path, PackLock) if lock_path.is_file() else PackLock()
+            states.append(PackState(pack=pack, lock=lock, raw=raw))
         return states
+
+    def view_digest(self, ui: str, profile_name: str) -> str:
+        """The fingerprint the view of ``profile_name`` for ``ui`` should have now."""
+        profile = self.files.profile(profile_name)
+        raw = activation.pack_bytes(self.layout, profile.packs)
+        return activation.fingerprint(self.registry.ui(ui), profile.conflicts.policy, raw)
+
+    def is_current(self, ui: str, profile_name: str) -> bool:
+        """Whether the view exists, matches its inputs, and no missing blob has arrived since."""
+        recorded = activation.read_fingerprint(self.layout, ui, profile_name)
+        if recorded is None or recorded[0] != self.view_digest(ui, profile_name):
+            return False
+        return not any(self.blobs.has(sha) for sha in recorded[1])
 
     def ensure_view(self, ui: str, profile_name: str, force: bool = False) -> BuildOutcome | None:
         """Build the view of ``profile_name`` for ``ui`` unless it is already current."""
+        if not force and self.is_current(ui, profile_name):
+            return None
         adapter = self.registry.ui(ui)
         profile = self.files.profile(profile_name)
-        states = self._pack_states([p for p in profile.packs if self.files.has_pack(p)])
-        digest = fingerprint(adapter, profile, states)
-        if not force and self.views.is_current(ui, profile_name, digest):
-            return None
+        states = self._pack_states(profile.packs)
+        digest = activation.fingerprint(adapter, profile.conflicts.policy, [(s.pack.name, s.raw) for s in states])
         policy = self.registry.policy(profile.conflicts.policy)
         manifest = plan_view(adapter, profile, states, policy, self.blobs, digest)
         missing = sorted(
@@ -84,23 +104,35 @@ class ProfileService:
         self.views.build(manifest, missing, folders)
         return BuildOutcome(manifest=manifest, rebuilt=True)
 
-    def stacked_profiles(self, runtime: Runtime, ui: str) -> list[str]:
+    @staticmethod
+    def stacked_profiles(stacks: Stacks, ui: str) -> list[str]:
         """Profiles whose views must stay current for ``ui``: global and everything on its stack."""
-        stack = runtime.ui.get(ui, UIRuntime()).stack
-        return list(dict.fromkeys([GLOBAL_PROFILE, *stack]))
+        return list(dict.fromkeys([GLOBAL_PROFILE, *stacks.get(ui, [])]))
 
     def refresh_views(self, force: bool = False) -> None:
         """Bring every stacked view of every installed UI up to date; repoint ``active``."""
-        runtime = self.files.runtime()
+        stacks = activation.read_stacks(self.layout)
         for ui in self.installed_uis():
-            runtime.ui.setdefault(ui, UIRuntime())
-            for profile in self.stacked_profiles(runtime, ui):
+            stack = stacks.setdefault(ui, [GLOBAL_PROFILE])
+            for profile in self.stacked_profiles(stacks, ui):
                 if self.files.has_profile(profile):
                     self.ensure_view(ui, profile, force=force)
-            top = runtime.ui[ui].stack[-1]
-            if self.views.active_target(ui) != f"profiles/{top}":
-                self.views.point_active(ui, top)
-        self.files.save_runtime(runtime)
+            if activation.active_target(self.layout, ui) != f"profiles/{stack[-1]}":
+                activation.point_active(self.layout, ui, stack[-1])
+        activation.write_stacks(self.layout, stacks)
+
+    def prune_unstacked_views(self) -> list[str]:
+        """Delete views of profiles no UI stacks (they are rebuilt on the next `use`)."""
+        stacks = activation.read_stacks(self.layout)
+        removed = []
+        for ui_dir in sorted(self.layout.views_dir.glob("*/profiles")):
+            ui = ui_dir.parent.name
+            keep = set(self.stacked_profiles(stacks, ui))
+            for view in sorted(ui_dir.iterdir()):
+                if view.name not in keep and not view.name.startswith("."):
+                    shutil.rmtree(view, ignore_errors=True)
+                    removed.append(f"{ui}/{view.name}")
+        return removed
 
     def installed_uis(self) -> list[str]:
         """UIs with an installed adapter (those in runtime.json without one are left alone)."""
@@ -109,57 +141,37 @@ class ProfileService:
     # -- use / back --------------------------------------------------------------
 
     def select_uis(self, uis: Sequence[str], ui_set: str | None, known: Collection[str] | None = None) -> list[str]:
-        """The UIs a command acts on: --ui names, else a UI set (default: config's default set).
+        """The UIs a command acts on (``known`` defaults to the installed UI adapters)."""
+        return activation.select_uis(self.layout, uis, ui_set, self.registry.ui_adapters if known is None else known)
 
-        ``known`` defaults to the installed UI adapters.
-        """
-        if uis and ui_set:
-            raise InvalidInput("give --ui or --ui-set, not both")
-        known = self.registry.ui_adapters if known is None else known
-        if uis:
-            for ui in uis:
-                if ui not in known:
-                    raise unknown_name("UI", ui, known)
-            return list(dict.fromkeys(uis))
-        sets = self.files.ui_sets().sets
-        name = ui_set or self.files.config().default_ui_set
-        if name not in sets:
-            raise unknown_name("UI set", name, sets)
-        chosen = [ui for ui in sets[name] if ui in known]
-        if not chosen:
-            raise InvalidInput(f"UI set '{name}' names no installed UI; install a UI plugin or edit state/ui_sets.json")
-        return chosen
-
-    def use(self, pack: str, uis: Sequence[str]) -> Runtime:
+    def use(self, pack: str, uis: Sequence[str]) -> Stacks:
         """Create/refresh work__<pack>, build its view for each UI, switch ``active``, push it."""
-        self.files.pack(pack)  # NotFound with close names
+        if not self.files.has_pack(pack):
+            raise unknown_name("pack", pack, self.files.pack_names())
         profile = self.work_profile(pack)
         self.files.save_profile(profile)
-        runtime = self.files.runtime()
+        stacks = activation.read_stacks(self.layout)
         for ui in uis:
             self.ensure_view(ui, profile.name)
         for ui in uis:
-            stack = runtime.ui.setdefault(ui, UIRuntime()).stack
+            stack = stacks.setdefault(ui, [GLOBAL_PROFILE])
             if stack[-1] != profile.name:
                 stack.append(profile.name)
-            self.views.point_active(ui, profile.name)
-        self.files.save_runtime(runtime)
-        return runtime
+            activation.point_active(self.layout, ui, profile.name)
+        activation.write_stacks(self.layout, stacks)
+        return stacks
 
-    def back(self, uis: Sequence[str]) -> Runtime:
-        """Pop each UI's stack and switch ``active`` to the new top."""
-        runtime = self.files.runtime()
-        for ui in uis:
-            stack = runtime.ui.get(ui, UIRuntime()).stack
-            if len(stack) <= 1:
-                raise Conflict(
-                    f"{ui} is on '{stack[-1] if stack else GLOBAL_PROFILE}' already; there is nothing to go back to"
-                )
-        for ui in uis:
-            stack = runtime.ui[ui].stack
-            stack.pop()
-            if not self.views.exists(ui, stack[-1]):
-                self.ensure_view(ui, stack[-1])
-            self.views.point_active(ui, stack[-1])
-        self.files.save_runtime(runtime)
-        return runtime
+    def back(self, uis: Sequence[str]) -> Stacks:
+        """Pop each UI's stack and switch ``active`` to the new top (building a missing view)."""
+        stacks = activation.read_stacks(self.layout)
+        movable = [ui for ui in uis if len(stacks.get(ui, [])) > 1]
+        if not movable:
+            where = ", ".join(f"{ui} is on '{stacks.get(ui, [GLOBAL_PROFILE])[-1]}'" for ui in uis)
+            raise Conflict(f"{where}: there is nothing to go back to")
+        for ui in movable:
+            stacks[ui].pop()
+            if activation.read_fingerprint(self.layout, ui, stacks[ui][-1]) is None:
+                self.ensure_view(ui, stacks[ui][-1])
+            activation.point_active(self.layout, ui, stacks[ui][-1])
+        activation.write_stacks(self.layout, stacks)
+        return stacks

@@ -4,17 +4,12 @@ from __future__ import annotations
 
 import shutil
 
+from synapse_core.activation import GLOBAL_PROFILE, WORK_PREFIX, work_profile_name
 from synapse_core.errors import unknown_name
 from synapse_core.layout import StoreLayout, read_model, write_json
 from synapse_core.models import Config, Pack, PackLock, Profile, Runtime, UISets
 
-GLOBAL_PROFILE = "global"
-WORK_PREFIX = "work__"
-
-
-def work_profile_name(pack: str) -> str:
-    """The work profile of a pack: global with that pack moved to the end."""
-    return f"{WORK_PREFIX}{pack}"
+__all__ = ["GLOBAL_PROFILE", "WORK_PREFIX", "StateFiles", "work_profile_name"]
 
 
 class StateFiles:

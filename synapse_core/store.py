@@ -20,14 +20,23 @@ from pathlib import Path
 
 import attrs
 
+from synapse_core import activation
+from synapse_core.activation import Switcher
 from synapse_core.blobs import BlobStore, IngestMode
 from synapse_core.downloads import Fetcher
-from synapse_core.errors import InvalidInput, SourceError, StateFileInvalid, SynapseError, UpstreamGone
+from synapse_core.errors import (
+    InvalidInput,
+    SourceError,
+    StateFileInvalid,
+    SynapseError,
+    UpstreamGone,
+    unknown_name,
+)
 from synapse_core.history import HistoryEntry, StateHistory
 from synapse_core.identify import HashCacheFile
 from synapse_core.kinds import AssetKind
 from synapse_core.layout import StoreLayout, StoreLock, read_model, resolve_root, write_bytes_atomic, write_json
-from synapse_core.models import Config, Pack, Profile, Runtime, UIRuntime, UISets, UpdateCheck, UpdateChecks, utc_now
+from synapse_core.models import Config, Pack, Profile, UISets, UpdateCheck, UpdateChecks, utc_now
 from synapse_core.packs import PackService
 from synapse_core.plugins import PluginRegistry
 from synapse_core.profiles import ProfileService
@@ -98,6 +107,7 @@ class Store:
         self.progress: Progress = progress or NoProgress()
         self.fetcher = Fetcher(self.blobs, self.progress, self._parallel_downloads())
         self.views = ViewBuilder(self.layout, self.blobs)
+        self.switcher = Switcher(self.layout, self.lock)
         self.profiles = ProfileService(self.files, self.blobs, self.views, lambda: self.registry)
 
     @property
@@ -153,6 +163,7 @@ class Store:
     def init(self) -> InitResult:
         """Create the store (idempotent): folders, config, UI sets, the global profile, history."""
         created = not self.layout.is_initialised()
+        activation.check_symlinks(self.layout.views_dir)
         with self.lock.hold():
             for folder in (self.layout.packs_dir, self.layout.profiles_dir, self.layout.blobs_dir, self.layout.tmp_dir):
                 folder.mkdir(parents=True, exist_ok=True)
@@ -161,10 +172,10 @@ class Store:
                 self.files.save_ui_sets(UISets(sets={"all": uis, "default": uis}))
             if not self.files.has_profile(GLOBAL_PROFILE):
                 self.files.save_profile(Profile(name=GLOBAL_PROFILE))
-            runtime = self.files.runtime() if self.layout.runtime_file.is_file() else Runtime()
+            stacks = activation.read_stacks(self.layout)
             for ui in uis:
-                runtime.ui.setdefault(ui, UIRuntime())
-            self.files.save_runtime(runtime)
+                stacks.setdefault(ui, [GLOBAL_PROFILE])
+            activation.write_stacks(self.layout, stacks)
             if not self.layout.config_file.is_file():
                 self.files.save_config(Config())
             self.profiles.refresh_views()
@@ -468,65 +479,70 @@ class Store:
 
     def use(self, pack: str, *, uis: Sequence[str] = (), ui_set: str | None = None, sync: bool = False) -> SwitchResult:
         """Switch UIs to work__<pack>, where that pack wins every conflict."""
+        current = self.switcher.use_if_current(pack, uis, ui_set, self.registry.ui_adapters)
+        if current is not None and not sync:
+            return SwitchResult(uis=current)
         with self.mutation(f"use {pack}"):
             chosen = self.profiles.select_uis(uis, ui_set)
-            self.files.pack(pack)
-            installed: list[str] = []
-            missing = self.packs.missing_blobs(pack)
+            if not self.files.has_pack(pack):
+                raise unknown_name("pack", pack, self.files.pack_names())
+            lock = self.files.lock(pack)
+            missing = [res.file_name for res in lock.resources.values() if not self.blobs.has(res.sha256)]
             if missing and not sync:
                 raise InvalidInput(
                     f"pack '{pack}' has files that are not installed ({', '.join(missing)}); "
                     f"run 'synapse install {pack}' or pass --sync"
                 )
+            installed: list[str] = []
             if missing:
                 installed = self.packs.install(pack).fetched
                 self._packs_changed()
-            runtime = self.profiles.use(pack, chosen)
-        return SwitchResult(uis={ui: runtime.ui[ui].stack for ui in chosen}, installed=installed)
+            stacks = self.profiles.use(pack, chosen)
+        return SwitchResult(uis={ui: stacks[ui] for ui in chosen}, installed=installed)
 
     def back(self, *, uis: Sequence[str] = (), ui_set: str | None = None) -> SwitchResult:
-        """Pop the profile stack of each chosen UI and switch back."""
-        self.layout.require_initialised()
-        with self.lock.hold():
-            runtime = self.files.runtime()
-            chosen = self.profiles.select_uis(uis, ui_set, known=runtime.ui)
-            runtime = self.profiles.back(chosen)
-        return SwitchResult(uis={ui: runtime.ui[ui].stack for ui in chosen})
+        """Pop the profile stack of each chosen UI and switch back (UIs on global stay)."""
+        stacks = self.switcher.back(uis, ui_set)
+        if stacks is None:  # a view to land on must be built first: the full path
+            with self.lock.hold():
+                chosen = activation.select_uis(self.layout, uis, ui_set, known=activation.read_stacks(self.layout))
+                all_stacks = self.profiles.back(chosen)
+                stacks = {ui: all_stacks[ui] for ui in chosen}
+        return SwitchResult(uis=stacks)
 
     def list_profiles(self) -> list[ProfileInfo]:
         """Every profile with the UIs it is active or stacked in."""
         self.layout.require_initialised()
-        runtime = self.files.runtime()
-        return [self._profile_info(name, runtime) for name in self.files.profile_names()]
+        stacks = activation.read_stacks(self.layout)
+        return [self._profile_info(name, stacks) for name in self.files.profile_names()]
 
     def show_profile(self, name: str) -> ProfileInfo:
         """One profile."""
         self.layout.require_initialised()
-        return self._profile_info(name, self.files.runtime())
+        return self._profile_info(name, activation.read_stacks(self.layout))
 
-    def _profile_info(self, name: str, runtime: Runtime) -> ProfileInfo:
+    def _profile_info(self, name: str, stacks: activation.Stacks) -> ProfileInfo:
         profile = self.files.profile(name)
         return ProfileInfo(
             name=name,
             policy=profile.conflicts.policy,
             packs=profile.packs,
-            active_in=sorted(ui for ui, r in runtime.ui.items() if r.stack[-1] == name),
-            stacked_in=sorted(ui for ui, r in runtime.ui.items() if name in r.stack),
+            active_in=sorted(ui for ui, stack in stacks.items() if stack[-1] == name),
+            stacked_in=sorted(ui for ui, stack in stacks.items() if name in stack),
         )
 
     def status(self) -> StatusReport:
         """Each UI's stack, active view, shadowed entries and missing blobs; store totals."""
         self.layout.require_initialised()
-        runtime = self.files.runtime()
         uis = []
-        for ui, rt in sorted(runtime.ui.items()):
-            top = rt.stack[-1]
+        for ui, stack in sorted(activation.read_stacks(self.layout).items()):
+            top = stack[-1]
             manifest = self.views.manifest(ui, top)
             left = manifest.left_out if manifest else []
             uis.append(
                 UIStatus(
                     ui=ui,
-                    stack=rt.stack,
+                    stack=stack,
                     active=top,
                     view=str(self.layout.active_link(ui)),
                     entries=len(manifest.entries) if manifest else 0,
@@ -596,6 +612,7 @@ class Store:
             referenced = self.referenced_blobs()
             garbage = [(sha, size) for sha, size in self.blobs.iter_blobs() if sha not in referenced]
             if not dry_run:
+                self.profiles.prune_unstacked_views()  # they may link to the blobs removed next
                 for sha, _ in garbage:
                     self.blobs.remove(sha)
                 self.blobs.clean_temps()
@@ -672,21 +689,26 @@ class Store:
 
     def _check_views(self, fix: bool) -> list[Problem]:
         problems = []
-        runtime = self.files.runtime()
+        stacks = activation.read_stacks(self.layout)
         for ui in self.profiles.installed_uis():
-            stack = runtime.ui.get(ui, UIRuntime()).stack
-            target = self.views.active_target(ui)
+            stack = stacks.get(ui, [GLOBAL_PROFILE])
+            target = activation.active_target(self.layout, ui)
             if target != f"profiles/{stack[-1]}":
                 problems.append(
                     Problem(check="active", message=f"{ui}: active points at {target}, the stack's top is {stack[-1]}")
                 )
-            for profile in self.profiles.stacked_profiles(runtime, ui):
-                if not self.views.exists(ui, profile):
+            for profile in self.profiles.stacked_profiles(stacks, ui):
+                if activation.read_fingerprint(self.layout, ui, profile) is None:
                     problems.append(Problem(check="views", message=f"{ui}: the view of '{profile}' is missing"))
-                    continue
-                for link in self.views.dangling_links(ui, profile):
-                    problems.append(Problem(check="views", message=f"{ui}/{profile}: dangling link {link}"))
+                elif not self.profiles.is_current(ui, profile):
+                    problems.append(Problem(check="views", message=f"{ui}: the view of '{profile}' is out of date"))
+        for view in sorted(self.layout.views_dir.glob("*/profiles/*")):
+            for link in self.views.dangling_links(view.parent.parent.name, view.name):
+                problems.append(
+                    Problem(check="views", message=f"{view.parent.parent.name}/{view.name}: dangling {link}")
+                )
         if fix:
+            self.profiles.prune_unstacked_views()
             self.profiles.refresh_views(force=bool(problems))
             for problem in problems:
                 problem.fixed = True

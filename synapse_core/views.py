@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import ctypes
 import ctypes.util
-import errno
-import hashlib
 import os
 import shutil
 import uuid
@@ -20,15 +18,14 @@ from pathlib import Path
 
 import attrs
 
+from synapse_core.activation import FINGERPRINT, link_error
 from synapse_core.blobs import BlobStore
 from synapse_core.conflicts import ConflictPolicy, Contender
-from synapse_core.errors import SynapseError
 from synapse_core.layout import StoreLayout, read_model, write_json
-from synapse_core.models import LeftOut, Pack, PackLock, Profile, ViewEntry, ViewManifest
+from synapse_core.models import LeftOut, LeftOutReason, Pack, PackLock, Profile, ViewEntry, ViewManifest
 from synapse_core.ui import UIAdapter
 
 MANIFEST = ".synapse-view.json"
-FINGERPRINT = ".synapse-fingerprint"
 _RENAME_EXCHANGE = 2
 
 
@@ -49,21 +46,6 @@ class BuildOutcome:
     rebuilt: bool
 
 
-def fingerprint(adapter: UIAdapter, profile: Profile, packs: Sequence[PackState]) -> str:
-    """A digest of everything a view depends on, except blob presence."""
-    digest = hashlib.sha256()
-    layout = sorted((k.value, repr(attrs.asdict(v, value_serializer=_sorted_sets))) for k, v in adapter.layout.items())
-    digest.update(repr((type(adapter).__qualname__, layout, profile.conflicts.policy)).encode())
-    for state in packs:
-        digest.update(b"\0" + state.pack.name.encode() + b"\0" + state.raw)
-    return digest.hexdigest()
-
-
-def _sorted_sets(_instance: object, _field: object, value: object) -> object:
-    """Sets as sorted lists: a frozenset's repr depends on PYTHONHASHSEED, a fingerprint must not."""
-    return sorted(value) if isinstance(value, set | frozenset) else value
-
-
 def plan_view(
     adapter: UIAdapter,
     profile: Profile,
@@ -75,11 +57,12 @@ def plan_view(
     """Decide every entry of a view: folders from the adapter, conflicts by the UI's key."""
     left_out: list[LeftOut] = []
     groups: dict[tuple[str, str], list[tuple[Contender, ViewEntry]]] = {}
+    folders = {kind: adapter.folder(kind) for kind in adapter.layout}
     for state in packs:
         for spec in state.pack.resources:
             locked = state.lock.resources.get(spec.id)
-            folder = adapter.folder(spec.kind)
-            reason = None
+            folder = folders.get(spec.kind)
+            reason: tuple[LeftOutReason, str] | None = None
             if folder is None:
                 reason = ("unsupported_kind", f"{adapter.display_name} has no folder for {spec.kind.value}")
             elif not adapter.accepts(spec.kind, spec.expose):
@@ -90,13 +73,18 @@ def plan_view(
                 reason = ("missing_blob", f"{spec.expose} is not installed; run 'synapse install {state.pack.name}'")
             if reason is not None or folder is None or locked is None:
                 assert reason is not None
-                left_out.append(LeftOut(pack=state.pack.name, resource_id=spec.id, reason=reason[0], detail=reason[1]))
+                left_out.append(
+                    LeftOut.model_construct(
+                        pack=state.pack.name, resource_id=spec.id, reason=reason[0], detail=reason[1]
+                    )
+                )
                 continue
             path = f"{folder.folder}/{spec.expose}"
             key = (folder.folder, adapter.conflict_key(spec.kind, spec.expose))
             contender = Contender(pack=state.pack.name, resource_id=spec.id, path=path, sha256=locked.sha256)
-            entry = ViewEntry(
-                path=path, pack=state.pack.name, resource_id=spec.id, kind=spec.kind, sha256=locked.sha256
+            # model_construct: these values come from validated models, and views can hold 20,000 entries
+            entry = ViewEntry.model_construct(
+                path=path, pack=state.pack.name, resource_id=spec.id, kind=spec.kind, sha256=locked.sha256, shadows=[]
             )
             groups.setdefault(key, []).append((contender, entry))
     entries = []
@@ -109,13 +97,16 @@ def plan_view(
                 winner.shadows.append(contender.pack)
                 detail = f"{contender.pack}'s {contender.path} is shadowed by {winner.pack} ({folder_name}: '{name}')"
                 left_out.append(
-                    LeftOut(pack=contender.pack, resource_id=contender.resource_id, reason="shadowed", detail=detail)
+                    LeftOut.model_construct(
+                        pack=contender.pack, resource_id=contender.resource_id, reason="shadowed", detail=detail
+                    )
                 )
         if winner.path not in taken:
             taken.add(winner.path)
             entries.append(winner)
     entries.sort(key=lambda e: e.path)
-    return ViewManifest(
+    return ViewManifest.model_construct(
+        schema_version=1,
         ui=adapter.name,
         profile=profile.name,
         policy=policy.name,
@@ -131,19 +122,6 @@ class ViewBuilder:
     def __init__(self, layout: StoreLayout, blobs: BlobStore) -> None:
         self.layout = layout
         self.blobs = blobs
-
-    def is_current(self, ui: str, profile: str, fingerprint_value: str) -> bool:
-        """Whether the view exists, was built from these inputs, and its missing blobs are still missing."""
-        marker = self.layout.profile_view(ui, profile) / FINGERPRINT
-        try:
-            lines = marker.read_text().splitlines()
-        except OSError:
-            return False
-        return bool(lines) and lines[0] == fingerprint_value and not any(self.blobs.has(s) for s in lines[1:])
-
-    def exists(self, ui: str, profile: str) -> bool:
-        """Whether a view has been built (cheap: no manifest parsing)."""
-        return (self.layout.profile_view(ui, profile) / FINGERPRINT).is_file()
 
     def manifest(self, ui: str, profile: str) -> ViewManifest | None:
         """The manifest of a view, or None if the view does not exist."""
@@ -167,44 +145,26 @@ class ViewBuilder:
             (staging / FINGERPRINT).write_text("\n".join([manifest.fingerprint, *missing]) + "\n")
             swap_in(staging, final)
         except OSError as exc:
-            raise _link_error(exc, final) from exc
+            raise link_error(exc, final) from exc
         finally:
             shutil.rmtree(staging, ignore_errors=True)
 
     def _populate(self, staging: Path, final: Path, manifest: ViewManifest) -> None:
         staging.mkdir()
         depth_to_data = len(final.relative_to(self.layout.data).parts)
+        root = str(staging)
         made: set[str] = set()
-        for entry in manifest.entries:
+        for entry in manifest.entries:  # plain strings: this loop runs once per file of the view
             parent, _, _ = entry.path.rpartition("/")
             if parent not in made:
-                os.makedirs(staging / parent, exist_ok=True)
+                os.makedirs(f"{root}/{parent}", exist_ok=True)
                 made.add(parent)
             up = "../" * (depth_to_data + parent.count("/") + 1)
-            target = f"{up}blobs/sha256/{entry.sha256[:2]}/{entry.sha256}"
-            os.symlink(target, staging / entry.path)
+            os.symlink(f"{up}blobs/sha256/{entry.sha256[:2]}/{entry.sha256}", f"{root}/{entry.path}")
 
     def remove(self, ui: str, profile: str) -> None:
         """Delete a view."""
         shutil.rmtree(self.layout.profile_view(ui, profile), ignore_errors=True)
-
-    def point_active(self, ui: str, profile: str) -> None:
-        """Atomically repoint data/views/<ui>/active at profiles/<profile> (a new link renamed over)."""
-        link = self.layout.active_link(ui)
-        temp = link.parent / f".active-{os.getpid()}-{uuid.uuid4().hex[:8]}"
-        try:
-            os.symlink(f"profiles/{profile}", temp)
-            os.replace(temp, link)
-        except OSError as exc:
-            temp.unlink(missing_ok=True)
-            raise _link_error(exc, link) from exc
-
-    def active_target(self, ui: str) -> str | None:
-        """What data/views/<ui>/active points at, e.g. 'profiles/global', or None."""
-        try:
-            return os.readlink(self.layout.active_link(ui))
-        except OSError:
-            return None
 
     def dangling_links(self, ui: str, profile: str) -> list[str]:
         """Links in a view whose target does not exist."""
@@ -243,30 +203,3 @@ def _rename_exchange(a: Path, b: Path) -> bool:
     at_fdcwd = -100
     result = renameat2(at_fdcwd, os.fsencode(a), at_fdcwd, os.fsencode(b), _RENAME_EXCHANGE)
     return bool(result == 0)
-
-
-def _link_error(exc: OSError, where: Path) -> SynapseError:
-    if exc.errno in (errno.EPERM, errno.EOPNOTSUPP, errno.ENOSYS, errno.EINVAL):
-        return SynapseError(
-            f"cannot create symlinks under {where.parent} (filesystem {filesystem_type(where.parent)}); "
-            "put the store root on a filesystem with symlinks (ext4, btrfs, xfs, apfs, NTFS with developer mode)"
-        )
-    if exc.errno == errno.ENOSPC:
-        return SynapseError(f"the disk is full while building {where}; free some space and run 'synapse doctor --fix'")
-    return SynapseError(f"cannot build {where}: {exc.strerror or exc}")
-
-
-def filesystem_type(path: Path) -> str:
-    """The type of the filesystem holding ``path`` (from /proc/mounts), or 'unknown'."""
-    try:
-        mounts = Path("/proc/self/mounts").read_text().splitlines()
-    except OSError:
-        return "unknown"
-    best, kind = "", "unknown"
-    target = str(path.resolve())
-    for line in mounts:
-        fields = line.split()
-        inside = len(fields) >= 3 and (target == fields[1] or target.startswith(fields[1].rstrip("/") + "/"))
-        if inside and len(fields[1]) >= len(best):
-            best, kind = fields[1], fields[2]
-    return kind

@@ -14,6 +14,7 @@ from synapse_core import __version__
 from synapse_core.errors import SynapseError
 
 if TYPE_CHECKING:
+    from synapse_core.activation import Switcher
     from synapse_core.plugins import PluginRegistry
     from synapse_core.store import Store
 
@@ -66,6 +67,14 @@ class CliState:
 
             self._registry = PluginRegistry.load(warn=_warn)
         return self._registry
+
+    def switcher(self) -> Switcher:
+        """The model-free fast path for use/back (see synapse_core.activation)."""
+        from synapse_core.activation import Switcher
+        from synapse_core.layout import StoreLayout, StoreLock, resolve_root
+
+        layout = StoreLayout(resolve_root(self.root))
+        return Switcher(layout, StoreLock(layout.lock_file))
 
     def store(self, as_json: bool = False) -> Store:
         """The store at the chosen root; long work shows progress on a terminal unless ``as_json``."""

@@ -8,7 +8,6 @@ from typing import Any
 
 import attrs
 import click
-from pydantic import BaseModel
 
 from synapse_core.cli.main import CliState
 
@@ -22,7 +21,7 @@ def state(ctx: click.Context) -> CliState:
 
 def to_jsonable(value: Any) -> Any:
     """Models (pydantic or attrs), lists of models and plain data, as JSON-ready data."""
-    if isinstance(value, BaseModel):
+    if hasattr(value, "model_dump"):  # a pydantic model (no import: fast commands never load pydantic)
         return value.model_dump(mode="json")
     if attrs.has(type(value)):
         return to_jsonable(attrs.asdict(value))

@@ -7,15 +7,19 @@ from pathlib import Path
 import click
 
 from synapse_core.cli.output import emit, human_size, json_option, state
-from synapse_core.results import SwitchResult
 
 ui_option = click.option("--ui", "uis", multiple=True, help="A UI to act on (repeatable).")
 ui_set_option = click.option("--ui-set", help="A UI set from state/ui_sets.json (default: the config's default).")
 
 
-def _print_stacks(result: SwitchResult) -> None:
-    for ui, stack in result.uis.items():
-        click.echo(f"{ui}: {' > '.join(stack)}")
+def _emit_stacks(stacks: dict[str, list[str]], installed: list[str], as_json: bool) -> None:
+    """Print a switch's outcome (the shape of results.SwitchResult, built without loading it)."""
+
+    def human() -> None:
+        for ui, stack in stacks.items():
+            click.echo(f"{ui}: {' > '.join(stack)}")
+
+    emit({"uis": stacks, "installed": installed}, as_json, human)
 
 
 @click.command()
@@ -27,8 +31,13 @@ def _print_stacks(result: SwitchResult) -> None:
 @click.pass_context
 def use(ctx: click.Context, pack: str, uis: tuple[str, ...], ui_set: str | None, sync: bool, as_json: bool) -> None:
     """Switch UIs to PACK's work profile, where PACK wins every name conflict."""
-    result = state(ctx).store(as_json).use(pack, uis=uis, ui_set=ui_set, sync=sync)
-    emit(result, as_json, lambda: _print_stacks(result))
+    cli_state = state(ctx)
+    current = None if sync else cli_state.switcher().use_if_current(pack, uis, ui_set, cli_state.registry.ui_adapters)
+    if current is not None:
+        _emit_stacks(current, [], as_json)
+        return
+    result = cli_state.store(as_json).use(pack, uis=uis, ui_set=ui_set, sync=sync)
+    _emit_stacks(result.uis, result.installed, as_json)
 
 
 @click.command()
@@ -38,8 +47,10 @@ def use(ctx: click.Context, pack: str, uis: tuple[str, ...], ui_set: str | None,
 @click.pass_context
 def back(ctx: click.Context, uis: tuple[str, ...], ui_set: str | None, as_json: bool) -> None:
     """Return UIs to the profile they used before the last `use`."""
-    result = state(ctx).store(as_json).back(uis=uis, ui_set=ui_set)
-    emit(result, as_json, lambda: _print_stacks(result))
+    stacks = state(ctx).switcher().back(uis, ui_set)
+    if stacks is None:  # the view to land on must be built: the full Store path
+        stacks = state(ctx).store(as_json).back(uis=uis, ui_set=ui_set).uis
+    _emit_stacks(stacks, [], as_json)
 
 
 @click.command()
