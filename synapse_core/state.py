@@ -8,6 +8,7 @@ from synapse_core.activation import GLOBAL_PROFILE, WORK_PREFIX, work_profile_na
 from synapse_core.errors import unknown_name
 from synapse_core.layout import StoreLayout, read_model, write_json
 from synapse_core.models import Config, Pack, PackLock, Profile, Runtime, UISets
+from synapse_core.names import problem_with_name
 
 __all__ = ["GLOBAL_PROFILE", "WORK_PREFIX", "StateFiles", "work_profile_name"]
 
@@ -41,8 +42,8 @@ class StateFiles:
         return sorted(p.parent.name for p in self.layout.packs_dir.glob("*/pack.json"))
 
     def has_pack(self, name: str) -> bool:
-        """Whether a pack of that name exists."""
-        return self.layout.pack_file(name).is_file()
+        """Whether a pack of that name exists (a name that is a path never does)."""
+        return problem_with_name(name) is None and self.layout.pack_file(name).is_file()
 
     def pack(self, name: str) -> Pack:
         """state/packs/<name>/pack.json, or a NotFound listing close names."""
@@ -73,8 +74,8 @@ class StateFiles:
         return sorted(names, key=lambda n: n != GLOBAL_PROFILE)
 
     def has_profile(self, name: str) -> bool:
-        """Whether a profile of that name exists."""
-        return self.layout.profile_file(name).is_file()
+        """Whether a profile of that name exists (a name that is a path never does)."""
+        return problem_with_name(name) is None and self.layout.profile_file(name).is_file()
 
     def profile(self, name: str) -> Profile:
         """state/profiles/<name>/profile.json"""

@@ -18,7 +18,17 @@ from pathlib import Path
 import pytest
 from pydantic import BaseModel
 
-from synapse_core.models import Config, Pack, PackLock, Profile, Runtime, UISets, ViewManifest
+from synapse_core.models import (
+    Config,
+    HashCache,
+    Pack,
+    PackLock,
+    Profile,
+    Runtime,
+    UISets,
+    UpdateChecks,
+    ViewManifest,
+)
 from synapse_core.store import Store
 from synapse_core.testing import lora_file, make_store, write_safetensors
 
@@ -190,6 +200,10 @@ def assert_store_consistent(root: Path, *, allow_temps_in_tmp: bool = False) -> 
     for path in _walk(data) if data.exists() else ():
         if path == runtime:
             problems += _validate(runtime, Runtime)
+        elif path == data / "update-checks.json":
+            problems += _validate(path, UpdateChecks)
+        elif path == data / "hash-cache.json":
+            problems += _validate(path, HashCache)
         elif _is_view_manifest(data, path):
             problems += _validate(path, ViewManifest)
         elif path.name.endswith(".part.json") and path.parent == data / "tmp":

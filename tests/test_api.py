@@ -411,12 +411,6 @@ def test_api_on_an_uninitialised_store_says_so(tmp_path: Path, serve: Serve) -> 
     assert not (tmp_path / "store" / "state").exists()
 
 
-@pytest.mark.xfail(
-    reason="BUG: StateFiles.pack/has_pack (synapse_core/state.py) join unvalidated names into paths: "
-    "Store.show('../packs/style') returns pack 'style' and Store.use('../packs/style') fails with an untyped "
-    "error after creating data/views/<ui>/profiles/work__../packs",
-    strict=True,
-)
 def test_store_refuses_pack_names_that_are_paths(store: Store, tmp_path: Path) -> None:
     add_local_packs(store, tmp_path / "files", "style")
     with pytest.raises((NotFound, InvalidInput)):
