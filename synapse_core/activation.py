@@ -17,13 +17,10 @@ import os
 import uuid
 from collections.abc import Callable, Collection, Mapping, Sequence
 from pathlib import Path
-from typing import Any
-
-import attrs
+from typing import Any, NamedTuple
 
 from synapse_core.errors import Conflict, InvalidInput, SynapseError, unknown_name
 from synapse_core.layout import StoreLayout, StoreLock, read_model, write_bytes_atomic
-from synapse_core.ui import UIAdapter
 
 GLOBAL_PROFILE = "global"
 WORK_PREFIX = "work__"
@@ -155,20 +152,30 @@ def active_target(layout: StoreLayout, ui: str) -> str | None:
         return None
 
 
-def _sorted_sets(_instance: object, _field: object, value: object) -> object:
-    """Sets as sorted lists: a frozenset's repr depends on PYTHONHASHSEED, a fingerprint must not."""
-    return sorted(value) if isinstance(value, set | frozenset) else value
+def quick_key(layout: StoreLayout, policy: str, packs: Sequence[str], plugin: str, version: str | None) -> str:
+    """What the fast path compares, with no file read and no plugin imported: the policy,
+    each pack's pack.json and lock.json identity (inode, mtime, size: every write is a
+    rename, so each write changes it), and the plugin and version that laid the view out."""
+    parts = [policy]
+    for name in packs:
+        for path in (layout.pack_file(name), layout.lock_file_of(name)):
+            try:
+                st = os.stat(path)
+                parts.append(f"{name}:{st.st_ino}:{st.st_mtime_ns}:{st.st_size}")
+            except OSError:
+                parts.append(f"{name}:-")
+    digest = hashlib.blake2b("\n".join(parts).encode(), digest_size=16).hexdigest()
+    return f"{digest} {plugin}=={version or '?'}"
 
 
-def fingerprint(adapter: UIAdapter, policy: str, packs: Sequence[tuple[str, bytes]]) -> str:
-    """A digest of everything a view depends on except blob presence: the adapter's
-    layout, the conflict policy, and each pack's name and pack.json + lock.json bytes."""
-    digest = hashlib.sha256()
-    layout = sorted((k.value, repr(attrs.asdict(v, value_serializer=_sorted_sets))) for k, v in adapter.layout.items())
-    digest.update(repr((type(adapter).__qualname__, layout, policy)).encode())
-    for name, raw in packs:
-        digest.update(b"\0" + name.encode() + b"\0" + raw)
-    return digest.hexdigest()
+def plugin_versions() -> dict[str, str | None]:
+    """Installed plugin versions by entry-point name, from the entry-point cache (no imports)."""
+    from synapse_core import __version__
+    from synapse_core.entry_points import discover_entry_points
+
+    versions: dict[str, str | None] = {found.name: found.version for found in discover_entry_points()}
+    versions.setdefault("<builtin>", __version__)
+    return versions
 
 
 def pack_bytes(layout: StoreLayout, names: Sequence[str]) -> list[tuple[str, bytes]]:
@@ -184,13 +191,28 @@ def pack_bytes(layout: StoreLayout, names: Sequence[str]) -> list[tuple[str, byt
     return out
 
 
-def read_fingerprint(layout: StoreLayout, ui: str, profile: str) -> tuple[str, list[str]] | None:
-    """A view's recorded fingerprint and the sha256s that were missing when it was built."""
+class Fingerprint(NamedTuple):
+    """What .synapse-fingerprint records about a view."""
+
+    digest: str
+    """The full digest of the view's inputs (see ProfileService.view_digest) when it was built."""
+    quick: str
+    """:func:`quick_key` when the view was built."""
+    missing: tuple[str, ...]
+    """sha256s of resources left out because their blob was missing."""
+
+    def text(self) -> str:
+        """The file's content."""
+        return "\n".join([self.digest, self.quick, *self.missing]) + "\n"
+
+
+def read_fingerprint(layout: StoreLayout, ui: str, profile: str) -> Fingerprint | None:
+    """A view's recorded fingerprint, or None when the view was never built."""
     try:
         lines = (layout.profile_view(ui, profile) / FINGERPRINT).read_text().splitlines()
     except OSError:
         return None
-    return (lines[0], lines[1:]) if lines else None
+    return Fingerprint(lines[0], lines[1], tuple(lines[2:])) if len(lines) >= 2 else None
 
 
 # -- the fast switches -------------------------------------------------------------------------
@@ -224,10 +246,12 @@ class Switcher:
             write_stacks(self.layout, stacks)
             return {ui: stacks[ui] for ui in chosen}
 
-    def use_if_current(
-        self, pack: str, uis: Sequence[str], ui_set: str | None, adapters: Mapping[str, UIAdapter]
-    ) -> Stacks | None:
-        """The stacks, when every chosen UI already shows the current work__<pack>; else None."""
+    def use_if_current(self, pack: str, uis: Sequence[str], ui_set: str | None) -> Stacks | None:
+        """The stacks, when every chosen UI already shows the current work__<pack>; else None.
+
+        It trusts a view laid out by the same version of the same UI plugin, so no plugin is
+        imported here; ``doctor`` compares the full fingerprints.
+        """
         self.layout.require_initialised()
         with self.lock.hold():
             name = work_profile_name(pack)
@@ -237,13 +261,17 @@ class Switcher:
             if work[0] != [p for p in base[0] if p != pack] + [pack]:
                 return None
             stacks = read_stacks(self.layout)
-            chosen = select_uis(self.layout, uis, ui_set, known=adapters)
-            if any(stacks.get(ui, [GLOBAL_PROFILE])[-1] != name for ui in chosen):
+            chosen = select_uis(self.layout, uis, ui_set, known=stacks)
+            if any(stacks[ui][-1] != name for ui in chosen):
                 return None
-            raw = pack_bytes(self.layout, work[0])
+            versions = plugin_versions()
             for ui in chosen:
                 recorded = read_fingerprint(self.layout, ui, name)
-                if recorded is None or recorded[1] or recorded[0] != fingerprint(adapters[ui], work[1], raw):
+                if recorded is None or recorded.missing or " " not in recorded.quick:
+                    return None
+                plugin = recorded.quick.rsplit(" ", 1)[1].split("==", 1)[0]
+                expected = quick_key(self.layout, work[1], work[0], plugin, versions.get(plugin))
+                if plugin not in versions or recorded.quick != expected:
                     return None
                 if active_target(self.layout, ui) != f"profiles/{name}":
                     return None

@@ -11,16 +11,16 @@ from __future__ import annotations
 import json
 import os
 import sys
+import zlib
 from importlib import import_module
 from pathlib import Path
+from typing import NamedTuple
 
-import attrs
 
 ENTRY_POINT_GROUP = "synapse"
 
 
-@attrs.frozen
-class FoundEntryPoint:
+class FoundEntryPoint(NamedTuple):
     """An entry point of the ``synapse`` group and the distribution that declares it."""
 
     name: str
@@ -40,7 +40,8 @@ class FoundEntryPoint:
 def _cache_file() -> Path:
     base = os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache")
     key = "".join(c if c.isalnum() else "_" for c in sys.executable).strip("_")[-80:]
-    return Path(base) / "synapse" / f"entry-points-{key}.json"
+    paths = zlib.crc32("\0".join(sys.path).encode())  # `python -c` and the console script see different paths
+    return Path(base) / "synapse" / f"entry-points-{key}-{paths:08x}.json"
 
 
 def _path_stamp() -> list[list[object]]:
@@ -79,7 +80,7 @@ def discover_entry_points(use_cache: bool = True) -> list[FoundEntryPoint]:
     try:
         cache.parent.mkdir(parents=True, exist_ok=True)
         temp = cache.with_suffix(f".{os.getpid()}.tmp")
-        temp.write_text(json.dumps({"stamp": stamp, "entry_points": [attrs.asdict(f) for f in found]}))
+        temp.write_text(json.dumps({"stamp": stamp, "entry_points": [f._asdict() for f in found]}))
         os.replace(temp, cache)
     except OSError:
         pass  # a read-only home only costs the scan

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import hashlib
 import shutil
 from collections.abc import Callable, Collection, Sequence
+
+import attrs
 
 from synapse_core import activation
 from synapse_core.activation import GLOBAL_PROFILE, WORK_PREFIX, Stacks, work_profile_name
@@ -13,7 +16,24 @@ from synapse_core.layout import read_model
 from synapse_core.models import Pack, PackLock, Profile
 from synapse_core.plugins import PluginRegistry
 from synapse_core.state import StateFiles
+from synapse_core.ui import UIAdapter
 from synapse_core.views import BuildOutcome, PackState, ViewBuilder, plan_view
+
+
+def _sorted_sets(_instance: object, _field: object, value: object) -> object:
+    """Sets as sorted lists: a frozenset's repr depends on PYTHONHASHSEED, a fingerprint must not."""
+    return sorted(value) if isinstance(value, set | frozenset) else value
+
+
+def fingerprint(adapter: UIAdapter, policy: str, packs: Sequence[tuple[str, bytes]]) -> str:
+    """A digest of everything a view depends on except blob presence: the adapter's
+    layout, the policy, and each pack's name with its pack.json and lock.json bytes."""
+    digest = hashlib.sha256()
+    layout = sorted((k.value, repr(attrs.asdict(v, value_serializer=_sorted_sets))) for k, v in adapter.layout.items())
+    digest.update(repr((type(adapter).__qualname__, layout, policy)).encode())
+    for name, raw in packs:
+        digest.update(b"\0" + name.encode() + b"\0" + raw)
+    return digest.hexdigest()
 
 
 class ProfileService:
@@ -73,14 +93,22 @@ class ProfileService:
         """The fingerprint the view of ``profile_name`` for ``ui`` should have now."""
         profile = self.files.profile(profile_name)
         raw = activation.pack_bytes(self.layout, profile.packs)
-        return activation.fingerprint(self.registry.ui(ui), profile.conflicts.policy, raw)
+        return fingerprint(self.registry.ui(ui), profile.conflicts.policy, raw)
 
     def is_current(self, ui: str, profile_name: str) -> bool:
         """Whether the view exists, matches its inputs, and no missing blob has arrived since."""
         recorded = activation.read_fingerprint(self.layout, ui, profile_name)
-        if recorded is None or recorded[0] != self.view_digest(ui, profile_name):
+        if recorded is None or recorded.digest != self.view_digest(ui, profile_name):
             return False
-        return not any(self.blobs.has(sha) for sha in recorded[1])
+        return not any(self.blobs.has(sha) for sha in recorded.missing)
+
+    def _plugin_of(self, ui: str) -> tuple[str, str | None]:
+        """The plugin (entry-point name) that provides a UI's adapter, and its version."""
+        name = self.registry.provider_of("ui", ui) or "<builtin>"
+        record = next((r for r in self.registry.records if r.name == name), None)
+        if record is None or record.builtin:
+            return "<builtin>", activation.plugin_versions()["<builtin>"]
+        return name, record.version
 
     def ensure_view(self, ui: str, profile_name: str, force: bool = False) -> BuildOutcome | None:
         """Build the view of ``profile_name`` for ``ui`` unless it is already current."""
@@ -89,7 +117,8 @@ class ProfileService:
         adapter = self.registry.ui(ui)
         profile = self.files.profile(profile_name)
         states = self._pack_states(profile.packs)
-        digest = activation.fingerprint(adapter, profile.conflicts.policy, [(s.pack.name, s.raw) for s in states])
+        raw = [(s.pack.name, s.raw) for s in states]
+        digest = fingerprint(adapter, profile.conflicts.policy, raw)
         policy = self.registry.policy(profile.conflicts.policy)
         manifest = plan_view(adapter, profile, states, policy, self.blobs, digest)
         missing = sorted(
@@ -101,7 +130,8 @@ class ProfileService:
             }
         )
         folders = sorted({f.folder for kind in adapter.layout if (f := adapter.folder(kind)) is not None})
-        self.views.build(manifest, missing, folders)
+        quick = activation.quick_key(self.layout, profile.conflicts.policy, profile.packs, *self._plugin_of(ui))
+        self.views.build(manifest, activation.Fingerprint(digest, quick, tuple(missing)), folders)
         return BuildOutcome(manifest=manifest, rebuilt=True)
 
     @staticmethod

@@ -479,7 +479,7 @@ class Store:
 
     def use(self, pack: str, *, uis: Sequence[str] = (), ui_set: str | None = None, sync: bool = False) -> SwitchResult:
         """Switch UIs to work__<pack>, where that pack wins every conflict."""
-        current = self.switcher.use_if_current(pack, uis, ui_set, self.registry.ui_adapters)
+        current = self.switcher.use_if_current(pack, uis, ui_set)
         if current is not None and not sync:
             return SwitchResult(uis=current)
         with self.mutation(f"use {pack}"):

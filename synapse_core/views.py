@@ -18,7 +18,7 @@ from pathlib import Path
 
 import attrs
 
-from synapse_core.activation import FINGERPRINT, link_error
+from synapse_core.activation import FINGERPRINT, Fingerprint, link_error
 from synapse_core.blobs import BlobStore
 from synapse_core.conflicts import ConflictPolicy, Contender
 from synapse_core.layout import StoreLayout, read_model, write_json
@@ -128,7 +128,7 @@ class ViewBuilder:
         path = self.layout.profile_view(ui, profile) / MANIFEST
         return read_model(path, ViewManifest) if path.is_file() else None
 
-    def build(self, manifest: ViewManifest, missing: Sequence[str], folders: Sequence[str] = ()) -> None:
+    def build(self, manifest: ViewManifest, fingerprint: Fingerprint, folders: Sequence[str] = ()) -> None:
         """Create the view in staging and swap it in; the old one is removed afterwards.
 
         ``folders`` are created even when empty, so a UI never creates them inside the
@@ -142,7 +142,7 @@ class ViewBuilder:
             for folder in folders:
                 os.makedirs(staging / folder, exist_ok=True)
             write_json(staging / MANIFEST, manifest)
-            (staging / FINGERPRINT).write_text("\n".join([manifest.fingerprint, *missing]) + "\n")
+            (staging / FINGERPRINT).write_text(fingerprint.text())
             swap_in(staging, final)
         except OSError as exc:
             raise link_error(exc, final) from exc

@@ -6,7 +6,6 @@ import json
 from collections.abc import Callable
 from typing import Any
 
-import attrs
 import click
 
 from synapse_core.cli.main import CliState
@@ -23,7 +22,9 @@ def to_jsonable(value: Any) -> Any:
     """Models (pydantic or attrs), lists of models and plain data, as JSON-ready data."""
     if hasattr(value, "model_dump"):  # a pydantic model (no import: fast commands never load pydantic)
         return value.model_dump(mode="json")
-    if attrs.has(type(value)):
+    if hasattr(type(value), "__attrs_attrs__"):  # an attrs class; attrs itself loads only then
+        import attrs
+
         return to_jsonable(attrs.asdict(value))
     if isinstance(value, list | tuple):
         return [to_jsonable(v) for v in value]
