@@ -16,7 +16,6 @@ from importlib import import_module
 from pathlib import Path
 from typing import NamedTuple
 
-
 ENTRY_POINT_GROUP = "synapse"
 
 
