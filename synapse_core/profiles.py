@@ -17,7 +17,7 @@ from synapse_core.models import Pack, PackLock, Profile
 from synapse_core.plugins import PluginRegistry
 from synapse_core.state import StateFiles
 from synapse_core.ui import UIAdapter
-from synapse_core.views import BuildOutcome, PackState, ViewBuilder, plan_view
+from synapse_core.views import PackState, ViewBuilder, ViewPlan, plan_view
 
 
 def _sorted_sets(_instance: object, _field: object, value: object) -> object:
@@ -110,7 +110,7 @@ class ProfileService:
             return "<builtin>", activation.plugin_versions()["<builtin>"]
         return name, record.version
 
-    def ensure_view(self, ui: str, profile_name: str, force: bool = False) -> BuildOutcome | None:
+    def ensure_view(self, ui: str, profile_name: str, force: bool = False) -> ViewPlan | None:
         """Build the view of ``profile_name`` for ``ui`` unless it is already current."""
         if not force and self.is_current(ui, profile_name):
             return None
@@ -120,19 +120,12 @@ class ProfileService:
         raw = [(s.pack.name, s.raw) for s in states]
         digest = fingerprint(adapter, profile.conflicts.policy, raw)
         policy = self.registry.policy(profile.conflicts.policy)
-        manifest = plan_view(adapter, profile, states, policy, self.blobs, digest)
-        missing = sorted(
-            {
-                s.lock.resources[o.resource_id].sha256
-                for s in states
-                for o in manifest.left_out
-                if o.pack == s.pack.name and o.reason == "missing_blob" and o.resource_id in s.lock.resources
-            }
-        )
+        plan = plan_view(adapter, profile, states, policy, self.blobs, digest)
+        missing = plan.missing_blobs(states)
         folders = sorted({f.folder for kind in adapter.layout if (f := adapter.folder(kind)) is not None})
         quick = activation.quick_key(self.layout, profile.conflicts.policy, profile.packs, *self._plugin_of(ui))
-        self.views.build(manifest, activation.Fingerprint(digest, quick, tuple(missing)), folders)
-        return BuildOutcome(manifest=manifest, rebuilt=True)
+        self.views.build(plan, activation.Fingerprint(digest, quick, tuple(missing)), folders)
+        return plan
 
     @staticmethod
     def stacked_profiles(stacks: Stacks, ui: str) -> list[str]:
