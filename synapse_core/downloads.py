@@ -142,6 +142,8 @@ class Fetcher:
             source.fetch(pack, target, sink)
             return sink.finish()
         except SynapseError:
+            if sink.offset == 0:
+                sink.discard()  # nothing worth resuming: leave no empty partial behind
             raise
         except Exception as exc:
             raise PluginError(f"source '{source.name}' failed to download {target.file_name}: {exc}") from exc
@@ -169,7 +171,12 @@ class Fetcher:
             except SynapseError as exc:
                 return exc
 
-        if len(jobs) <= 1:
-            return [one(job) for job in jobs]
-        with ThreadPoolExecutor(max_workers=self.parallel) as pool:
-            return list(pool.map(one, jobs))
+        # the same bytes are fetched once (two downloads would share one partial file)
+        keys = [job[2].sha256 or f"#{index}" for index, job in enumerate(jobs)]
+        unique = {key: job for key, job in zip(keys, jobs, strict=True)}
+        if len(unique) <= 1:
+            done = {key: one(job) for key, job in unique.items()}
+        else:
+            with ThreadPoolExecutor(max_workers=self.parallel) as pool:
+                done = dict(zip(unique, pool.map(one, unique.values()), strict=True))
+        return [done[key] for key in keys]

@@ -50,11 +50,24 @@ def sanitize_file_name(raw: str, fallback: str = "file") -> str:
     name = "".join("_" if c in _FORBIDDEN_CHARS or unicodedata.category(c) == "Cc" else c for c in name)
     name = re.sub(r"\.{2,}", ".", name).strip(" .")
     stem, dot, ext = name.partition(".")
-    if stem.upper() in _WINDOWS_RESERVED:
-        name = f"{stem}_{dot}{ext}"
+    if stem.rstrip().upper() in _WINDOWS_RESERVED:
+        name = f"{stem.rstrip()}_{dot}{ext}"
     if not name:
         return fallback
-    return name[:200]
+    return _fit(name, MAX_FILE_NAME_BYTES)
+
+
+MAX_FILE_NAME_BYTES = 200
+
+
+def _fit(name: str, limit: int) -> str:
+    """Shorten the stem (never the extension) until the UTF-8 name fits ``limit`` bytes."""
+    stem, dot, ext = name.rpartition(".") if "." in name else (name, "", "")
+    suffix = f"{dot}{ext}" if len(ext) <= 16 else ""
+    stem = stem if suffix else name
+    while len((stem + suffix).encode()) > limit:
+        stem = stem[:-1]
+    return (stem.rstrip(" .") or "file") + suffix
 
 
 def sanitize_pack_name(raw: str) -> str:

@@ -282,6 +282,10 @@ class Store:
         try:
             with self.mutation(f"install {name}"):
                 result = self.packs.install(name)
+                pack = self.files.pack(name)
+                if pack.upstream != "ok" and result.fetched:  # the source serves it again
+                    pack.upstream = "ok"
+                    self.files.save_pack(pack)
                 self._packs_changed()
             return result
         except UpstreamGone as gone:

@@ -186,6 +186,10 @@ class CivitaiClient:
             return
         if status == 429 or status >= 500:
             raise Retryable(f"{status} from Civitai", _retry_after(response.headers.get("retry-after")))
+        transient = "private" in response.headers.get("cache-control", "").lower()
+        if status == 404 and transient and response.request.url.path.startswith("/api/download/"):
+            # the download endpoint's storage-resolve failure: a 404 that may be transient, not "gone"
+            raise Retryable("404 from Civitai (its storage did not answer)")
         if is_web_page(response):
             raise Retryable(f"{status}: Civitai answered with a web page (a bot check or maintenance)")
         message, body = _error_text(response)
@@ -260,8 +264,13 @@ class CivitaiClient:
     # -- downloads ---------------------------------------------------------------
 
     @contextmanager
-    def _open(self, url: str, headers: Mapping[str, str], what: str) -> Iterator[httpx.Response]:
-        """Send a streaming GET, following redirects by hand so the token never leaves the API host."""
+    def _open(
+        self, url: str, headers: Mapping[str, str], what: str, passthrough: frozenset[int] = frozenset()
+    ) -> Iterator[httpx.Response]:
+        """Send a streaming GET, following redirects by hand so the token never leaves the API host.
+
+        Error statuses raise, except those in ``passthrough``, which the caller handles.
+        """
         for _ in range(MAX_REDIRECTS + 1):
             request = self.http.build_request("GET", url, headers={**headers, **self._headers_for(url)})
             try:
@@ -277,7 +286,7 @@ class CivitaiClient:
                 url = target
                 continue
             try:
-                if response.status_code >= 400:
+                if response.status_code >= 400 and response.status_code not in passthrough:
                     response.read()
                     self.raise_for_status(response, what)
                 yield response
@@ -296,8 +305,13 @@ class CivitaiClient:
             headers["Range"] = f"bytes={sink.offset}-"
             if sink.validator:
                 headers["If-Range"] = sink.validator
-        with self._open(url, headers, what) as response:
+        with self._open(url, headers, what, passthrough=frozenset({416})) as response:
             if response.status_code == 416:
+                # nothing after the partial: complete (killed before it was published) or too long
+                size = re.fullmatch(r"bytes \*/(\d+)", response.headers.get("content-range", "").strip())
+                if size and int(size[1]) == sink.offset:
+                    sink.begin(sink.offset, None)
+                    return  # the core checks the bytes' size and hash before publishing
                 sink.restart()
                 raise Retryable("the server could not resume the partial download; starting again")
             kind = response.headers.get("content-type", "").lower()

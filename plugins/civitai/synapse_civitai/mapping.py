@@ -100,7 +100,9 @@ def choose_files(
         return list(files)
     wanted = {k: v for k, v in (prefer or {}).items() if k in PREFERENCE_KEYS}
     if wanted:
-        best = max(files, key=lambda f: _score(f, {**DEFAULT_PREFERENCES, **wanted}))
+        # what the user asked for first, Civitai's defaults only to break ties (else the default
+        # size=pruned outweighs an explicit fp=fp32 and a matching file is never chosen)
+        best = max(files, key=lambda f: (_score(f, wanted), _score(f, DEFAULT_PREFERENCES)))
         mismatch = {k: v for k, v in wanted.items() if file_metadata(best).get(k, "").lower() != v.lower()}
         if mismatch:
             asked = ", ".join(f"{k}={v}" for k, v in mismatch.items())

@@ -26,6 +26,7 @@ _AIR = re.compile(
     re.IGNORECASE,
 )
 _FORMAT_SUFFIX = re.compile(r"(?<=\d)\.[A-Za-z][\w-]*$")
+_TOKEN_PARAM = re.compile(r"([?&;]token=)[^&#\s]*", re.IGNORECASE)
 _SHORT = re.compile(r"^civitai:(?P<id>\d+)(?:@(?P<version>\d+))?$", re.IGNORECASE)
 HELP = (
     "use a Civitai model URL (https://civitai.com/models/ID[?modelVersionId=VID]), a version URL "
@@ -53,7 +54,8 @@ def looks_like_civitai(ref: str, extra_hosts: frozenset[str] = frozenset()) -> b
         return True
     if "://" not in text:
         return lowered.startswith(tuple(f"{h}/" for h in CIVITAI_HOSTS))
-    return (urlsplit(text).netloc.lower() in CIVITAI_HOSTS) or (urlsplit(text).netloc.lower() in extra_hosts)
+    parts = urlsplit(text)
+    return (parts.hostname or "") in CIVITAI_HOSTS or parts.netloc.lower() in extra_hosts
 
 
 def parse_ref(ref: str, extra_hosts: frozenset[str] = frozenset()) -> CivitaiRef:
@@ -67,8 +69,8 @@ def parse_ref(ref: str, extra_hosts: frozenset[str] = frozenset()) -> CivitaiRef
     if "://" not in text:
         text = "https://" + text
     parts = urlsplit(text)
-    if parts.netloc.lower() not in CIVITAI_HOSTS | extra_hosts:
-        raise InvalidInput(f"{ref!r} is not a Civitai address; {HELP}")
+    if (parts.hostname or "") not in CIVITAI_HOSTS and parts.netloc.lower() not in extra_hosts:
+        raise InvalidInput(f"{_shown(ref)!r} is not a Civitai address; {HELP}")
     return _parse_path(ref, parts.path, parse_qs(parts.query))
 
 
@@ -82,7 +84,7 @@ def _parse_path(ref: str, path: str, query: dict[str, list[str]]) -> CivitaiRef:
     if segments[:3] == ["api", "download", "models"] and len(segments) >= 4 and segments[3].isdigit():
         selectors = {k: first[k] for k in DOWNLOAD_QUERY_KEYS if k in first}
         return CivitaiRef(version_id=int(segments[3]), file_id=_int(first.get("fileId")), query=selectors)
-    raise InvalidInput(f"{ref!r} names no Civitai model or version; {HELP}")
+    raise InvalidInput(f"{_shown(ref)!r} names no Civitai model or version; {HELP}")
 
 
 def _parse_air(ref: str) -> CivitaiRef:
@@ -98,6 +100,11 @@ def _parse_air(ref: str) -> CivitaiRef:
     if not model_id.isdigit() or (version and not version.isdigit()):
         raise InvalidInput(f"{ref!r}: a Civitai AIR needs numeric model and version ids; {HELP}")
     return CivitaiRef(model_id=int(model_id), version_id=_int(version), file_id=_int(match["file"]))
+
+
+def _shown(ref: str) -> str:
+    """``ref`` for a message: a download link's ``token=`` (an API key) masked."""
+    return _TOKEN_PARAM.sub(r"\1***", ref)
 
 
 def _int(value: str | None) -> int | None:

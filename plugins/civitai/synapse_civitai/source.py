@@ -8,6 +8,8 @@ from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
+import attrs
+
 from synapse_civitai.mapping import (
     MODEL_TYPE_KINDS,
     camel_pack_name,
@@ -22,7 +24,7 @@ from synapse_civitai.refs import base_url, looks_like_civitai, parse_ref
 if TYPE_CHECKING:
     from synapse_civitai.client import CivitaiClient
     from synapse_core.models import Pack
-from synapse_core.errors import SynapseError, UpstreamGone
+from synapse_core.errors import InvalidInput, SynapseError, UpstreamGone
 from synapse_core.kinds import AssetKind
 from synapse_core.names import sanitize_file_name
 from synapse_core.sources import (
@@ -74,7 +76,13 @@ class CivitaiSource(Source):
         ref = parse_ref(request.ref, self._extra_hosts())
         if ref.version_id is not None:
             version = self.client.version(ref.version_id)
-            model = self.client.model(int(version.get("modelId") or ref.model_id or 0))
+            owner = int(version.get("modelId") or ref.model_id or 0)
+            if ref.model_id is not None and ref.model_id != owner:
+                raise InvalidInput(
+                    f"version {ref.version_id} belongs to Civitai model {owner}, not {ref.model_id}; "
+                    "check the reference"
+                )
+            model = self.client.model(owner)
             pinned = True
         else:
             assert ref.model_id is not None
@@ -84,6 +92,14 @@ class CivitaiSource(Source):
                 raise UpstreamGone(f"Civitai model {ref.model_id} has no published version", "removed")
             version = versions[0]
             pinned = False
+        mode = model.get("mode") or (version.get("model") or {}).get("mode")
+        if mode in ("Archived", "TakenDown"):
+            # Civitai drops the files and downloadUrl of such models: say why, not "no files"
+            what = "archived" if mode == "Archived" else "taken down"
+            raise UpstreamGone(
+                f"Civitai model {model.get('id')} is {what} on Civitai; its files can no longer be downloaded",
+                "archived" if mode == "Archived" else "removed",
+            )
         files = [f for f in version.get("files") or [] if "type" not in ref.query or f.get("type") == ref.query["type"]]
         prefer = {**{k: v for k, v in ref.query.items() if k != "type"}, **request.prefer}
         file_ids = request.file_ids or ((str(ref.file_id),) if ref.file_id else ())
@@ -104,11 +120,17 @@ class CivitaiSource(Source):
         model_id = int(model["id"])
         primary = primary_file(version.get("files") or [])
         taken: set[str] = set()
-        resources = []
+        resources: list[ResolvedResource] = []
         for file in chosen:
             rid = resource_id(file, primary.get("id") if primary else None, taken)
             taken.add(rid)
-            resources.append(self._resource(rid, model, version, file, forced_kind))
+            resource = self._resource(rid, model, version, file, forced_kind)
+            # Civitai derives one name for files of the same version (harborMix_v30.safetensors for
+            # both fp16 and fp32): each resource of a pack needs its own name, or one hides the other
+            expose = _distinct_name(resource.spec.expose, file, {r.spec.expose.lower() for r in resources})
+            if expose != resource.spec.expose:
+                resource = attrs.evolve(resource, spec=resource.spec.model_copy(update={"expose": expose}))
+            resources.append(resource)
         creator = model.get("creator") or {}
         pack = Pack(
             name=camel_pack_name(str(model.get("name") or f"civitai_{model_id}")),
@@ -140,9 +162,17 @@ class CivitaiSource(Source):
         hashes = {str(k): str(v) for k, v in (file.get("hashes") or {}).items()}
         sha256 = hashes.get("SHA256", "").lower() or None
         size_kb = file.get("sizeKB")
-        size = round(float(size_kb) * 1024) if sha256 and isinstance(size_kb, int | float) else None
+        # kept without a SHA256 too: then the size is the only check a truncated download meets
+        size = round(float(size_kb) * 1024) if isinstance(size_kb, int | float) and size_kb >= 0 else None
         file_name = sanitize_file_name(str(file.get("name") or f"civitai_{file.get('id')}"))
-        url = file.get("downloadUrl") or f"{base_url()}/api/download/models/{version['id']}?fileId={file.get('id')}"
+        url = file.get("downloadUrl")
+        shared = [f for f in version.get("files") or [] if url and f.get("downloadUrl") == url]
+        if not url or (len(shared) > 1 and file.get("id") is not None):
+            # files with the same type and metadata share a downloadUrl, which Civitai resolves to
+            # one of them only: name the file itself (its origin is the one the API answered with)
+            parts = urlsplit(url) if url else None
+            origin = f"{parts.scheme}://{parts.netloc}" if parts and parts.netloc else base_url()
+            url = f"{origin}/api/download/models/{version['id']}?fileId={file.get('id')}"
         target = FetchTarget(
             file_name=file_name,
             url=url,
@@ -182,6 +212,8 @@ class CivitaiSource(Source):
         params: dict[str, Any] = {"query": query.text, "limit": min(query.limit, 100)}
         if query.kind is not None:
             params["types"] = [t for t, k in _CIVITAI_TYPES.items() if k == query.kind]
+            if not params["types"]:
+                return []  # no Civitai type is of this kind (without types Civitai returns every type)
         if query.base_model:
             params["baseModels"] = query.base_model
         data = self.client.search(params)
@@ -199,7 +231,7 @@ class CivitaiSource(Source):
                     tags=tuple(model.get("tags") or ()),
                 )
             )
-        return hits
+        return [h for h in hits if query.kind is None or h.kind == query.kind]
 
     def check_updates(self, packs: Sequence[Pack]) -> Mapping[str, UpdateInfo]:
         ids = sorted({int(model_id) for p in packs if (model_id := getattr(p.source, "model_id", None))})
@@ -272,4 +304,29 @@ _CIVITAI_TYPES: dict[str, AssetKind] = {
     "Upscaler": AssetKind.UPSCALER,
     "MotionModule": AssetKind.MOTION_MODULE,
     "VAE": AssetKind.VAE,
+    "TextEncoder": AssetKind.TEXT_ENCODER,
+    "CLIP": AssetKind.TEXT_ENCODER,
+    "UNet": AssetKind.DIFFUSION_MODEL,
+    "CLIPVision": AssetKind.CLIP_VISION,
+    "AestheticGradient": AssetKind.OTHER,
+    "Poses": AssetKind.OTHER,
+    "Wildcards": AssetKind.OTHER,
+    "Workflows": AssetKind.OTHER,
+    "Detection": AssetKind.OTHER,
+    "Other": AssetKind.OTHER,
 }
+
+
+def _distinct_name(name: str, file: Mapping[str, Any], taken: set[str]) -> str:
+    """``name``, or ``<stem>_<metadata or file id><ext>`` when another resource has it (case-blind)."""
+    if name.lower() not in taken:
+        return name
+    stem, dot, ext = name.rpartition(".")
+    if not dot:
+        stem, ext = name, ""
+    suffix = "_".join(v for v in file_metadata(file).values() if v.isascii() and v.replace("-", "").isalnum())
+    for tail in (suffix, str(file.get("id")), f"{suffix}_{file.get('id')}"):
+        candidate = sanitize_file_name(f"{stem}_{tail}{dot}{ext}") if tail else ""
+        if candidate and candidate.lower() not in taken:
+            return candidate
+    return sanitize_file_name(f"{stem}_{len(taken)}{dot}{ext}")
