@@ -11,6 +11,7 @@ import contextlib
 import errno
 import fcntl
 import hashlib
+import mmap
 import os
 import stat
 import time
@@ -48,6 +49,22 @@ def _disk_error(exc: OSError, what: str) -> SynapseError:
     return SynapseError(f"cannot store {what}: {exc.strerror or exc}")
 
 
+def _kernel_copy(src: int, dst: int, size: int) -> int:
+    """Copy with copy_file_range (no trip through user space); returns the bytes copied,
+    fewer than ``size`` where the kernel or filesystem cannot (the caller copies the rest)."""
+    copied = 0
+    try:
+        while copied < size:
+            n = os.copy_file_range(src, dst, size - copied)
+            if n == 0:
+                break
+            copied += n
+    except OSError as exc:
+        if exc.errno not in (errno.EXDEV, errno.ENOSYS, errno.EINVAL, errno.EOPNOTSUPP):
+            raise
+    return copied
+
+
 def _write_all(fd: int, view: memoryview) -> None:
     while view:
         written = os.write(fd, view)
@@ -55,18 +72,22 @@ def _write_all(fd: int, view: memoryview) -> None:
 
 
 def hash_file(path: Path, progress: Progress | None = None) -> tuple[str, int]:
-    """sha256 and size of a file, read in chunks."""
+    """sha256 and size of a file: memory-mapped, so the bytes are hashed where the page
+    cache holds them, without a copy (as fast as ``openssl dgst``)."""
     digest = hashlib.sha256()
-    size = 0
-    buf = bytearray(CHUNK)
-    view = memoryview(buf)
     with open(path, "rb", buffering=0) as handle:
-        while n := handle.readinto(buf):
-            digest.update(view[:n])
-            size += n
-            if progress:
-                progress(n)
-    return digest.hexdigest(), size
+        size = os.fstat(handle.fileno()).st_size
+        if size == 0:
+            return digest.hexdigest(), 0
+        with mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ) as mapped, memoryview(mapped) as view:
+            for start in range(0, len(view), CHUNK):
+                with view[start : start + CHUNK] as chunk:  # released at once: the map can close
+                    digest.update(chunk)
+                    if progress:
+                        progress(len(chunk))
+                # unmap what was hashed: the page cache keeps it, this process's RSS does not
+                mapped.madvise(mmap.MADV_DONTNEED, start, min(CHUNK, size - start))
+            return digest.hexdigest(), len(view)
 
 
 class BlobStore:
@@ -165,8 +186,8 @@ class BlobStore:
     def _ingest_copy(
         self, source: Path, progress: Progress | None, expected_sha256: str | None = None, unlink_source: bool = False
     ) -> Ingested:
-        with self.writer(str(source), expected_sha256) as writer, open(source, "rb", buffering=0) as handle:
-            writer.copy_from(handle, progress)
+        with self.writer(str(source), expected_sha256) as writer:
+            writer.copy_file(source, progress)
             result = writer.publish()
         if unlink_source:
             source.unlink()
@@ -234,6 +255,7 @@ class BlobWriter:
         self.expected_size = expected_size
         self.digest = hashlib.sha256()
         self.size = 0
+        self._known_sha256: str | None = None
         self._fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
 
     def __enter__(self) -> BlobWriter:
@@ -258,27 +280,36 @@ class BlobWriter:
             raise _disk_error(exc, self.what) from exc
         self.size += len(chunk)
 
-    def copy_from(self, handle: object, progress: Progress | None = None) -> None:
-        """Copy a whole binary file object, hashing on one core while writing on the other."""
-        buffers = [bytearray(CHUNK), bytearray(CHUNK)]
-        readinto = handle.readinto  # type: ignore[attr-defined]
+    def copy_file(self, source: Path, progress: Progress | None = None) -> None:
+        """Copy a local file: the kernel copies (copy_file_range) while this process hashes the
+        source on the other core. A source that changes meanwhile is refused, so the blob's
+        bytes are the bytes that were hashed."""
+        before = source.stat()
         with ThreadPoolExecutor(max_workers=1) as hasher:
-            current = 0
-            n = readinto(buffers[current])
-            while n:
-                view = memoryview(buffers[current])[:n]
-                hashed = hasher.submit(self.digest.update, view)
-                try:
-                    _write_all(self._fd, view)
-                except OSError as exc:
-                    hashed.result()
-                    raise _disk_error(exc, self.what) from exc
-                self.size += n
-                if progress:
-                    progress(n)
-                current = 1 - current
-                n = readinto(buffers[current])
+            hashed = hasher.submit(hash_file, source, progress)
+            try:
+                with open(source, "rb", buffering=0) as handle:
+                    copied = _kernel_copy(handle.fileno(), self._fd, before.st_size)
+                    if copied < before.st_size:
+                        handle.seek(copied)
+                        self._copy_rest(handle)
+                # start writing back now, while the hash is still running: publish()'s fsync then waits little
+                with contextlib.suppress(OSError, AttributeError):
+                    os.posix_fadvise(self._fd, 0, 0, os.POSIX_FADV_DONTNEED)
+            except OSError as exc:
                 hashed.result()
+                raise _disk_error(exc, self.what) from exc
+            sha256, size = hashed.result()
+        after = source.stat()
+        if (before.st_size, before.st_mtime_ns) != (after.st_size, after.st_mtime_ns) or size != before.st_size:
+            raise InvalidInput(f"{source} changed while it was being read; try again when nothing writes to it")
+        self.size, self._known_sha256 = size, sha256
+
+    def _copy_rest(self, handle: object) -> None:
+        buf = bytearray(CHUNK)
+        readinto = handle.readinto  # type: ignore[attr-defined]
+        while n := readinto(buf):
+            _write_all(self._fd, memoryview(buf)[:n])
 
     def publish(self) -> Ingested:
         """fsync, check the size and hash against what was promised, then publish."""
@@ -287,7 +318,7 @@ class BlobWriter:
         except OSError as exc:
             raise _disk_error(exc, self.what) from exc
         self.close()
-        sha256 = self.digest.hexdigest()
+        sha256 = self._known_sha256 or self.digest.hexdigest()
         if self.expected_size is not None and self.size != self.expected_size:
             raise IntegrityError(
                 f"{self.what}: got {self.size} bytes, expected {self.expected_size}; nothing was stored"
