@@ -76,11 +76,48 @@ class PluginRegistry:
         self.manager.add_hookspecs(hookspecs)
         self.strict = strict
         self._warn = warn
-        self.records: list[PluginRecord] = []
-        self.ui_adapters: dict[str, UIAdapter] = {}
-        self.sources: dict[str, Source] = {}
-        self.policies: dict[str, ConflictPolicy] = {}
+        self._records: list[PluginRecord] = []
+        self._ui_adapters: dict[str, UIAdapter] = {}
+        self._sources: dict[str, Source] = {}
+        self._policies: dict[str, ConflictPolicy] = {}
         self._providers: dict[tuple[str, str], str] = {}
+        self._pending: list[tuple[PluginRecord, object]] = []
+
+    # Contributions are collected (and validated) on first use: `synapse --help` and the
+    # command registrations need the plugins' hooks, not their adapters and sources.
+
+    @property
+    def records(self) -> list[PluginRecord]:
+        """Every plugin, with its status once its contributions were checked."""
+        self._collect_pending()
+        return self._records
+
+    @property
+    def ui_adapters(self) -> dict[str, UIAdapter]:
+        """UI adapters by name."""
+        self._collect_pending()
+        return self._ui_adapters
+
+    @property
+    def sources(self) -> dict[str, Source]:
+        """Sources by name."""
+        self._collect_pending()
+        return self._sources
+
+    @property
+    def policies(self) -> dict[str, ConflictPolicy]:
+        """Conflict policies by name."""
+        self._collect_pending()
+        return self._policies
+
+    def _collect_pending(self) -> None:
+        pending, self._pending = self._pending, []
+        for record, plugin in pending:
+            try:
+                self._collect(record, plugin)
+            except Exception as exc:  # a plugin's failure must never break the others
+                self.manager.unregister(plugin)
+                self._fail(record, exc, "failed to load")
 
     @classmethod
     def load(
@@ -103,6 +140,8 @@ class PluginRegistry:
             registry.add(name, partial(_identity, plugin))
         if entry_points:
             registry.load_entry_points(env)
+        if registry.strict:
+            registry._collect_pending()  # plugin authors want every error now, raised
         return registry
 
     def load_entry_points(self, env: Mapping[str, str]) -> None:
@@ -113,7 +152,7 @@ class PluginRegistry:
             record = PluginRecord(name=found.name, distribution=found.distribution, version=found.version)
             if (allow is not None and found.name not in allow) or found.name in block:
                 record.status, record.reason = "disabled", "disabled by SYNAPSE_LOAD_PLUGINS/SYNAPSE_DISABLE_PLUGINS"
-                self.records.append(record)
+                self._records.append(record)
                 continue
             self._add_record(record, found.load)
 
@@ -122,16 +161,19 @@ class PluginRegistry:
         return self._add_record(PluginRecord(name=name, builtin=builtin), loader)
 
     def _add_record(self, record: PluginRecord, loader: Callable[[], object]) -> PluginRecord:
-        self.records.append(record)
+        self._records.append(record)
         try:
             plugin = loader()
             self._register(record, plugin)
         except Exception as exc:  # a plugin's failure must never break the others
-            record.status, record.reason = "failed", _reason(exc)
-            if self.strict:
-                raise
-            self.warn(f"plugin '{record.name}' failed to load: {record.reason}")
+            self._fail(record, exc, "failed to load")
         return record
+
+    def _fail(self, record: PluginRecord, exc: Exception, what: str) -> None:
+        record.status, record.reason = "failed", _reason(exc)
+        if self.strict:
+            raise exc
+        self.warn(f"plugin '{record.name}' {what}: {record.reason}")
 
     def warn(self, message: str) -> None:
         """Pass a warning to whoever asked for them (the CLI prints them on stderr)."""
@@ -150,7 +192,7 @@ class PluginRegistry:
                     f"unknown hook {', '.join(unknown)} (hooks are listed in synapse_core/hookspecs.py)"
                 )
             record.hooks = sorted(c.name for c in callers)
-            self._collect(record, plugin)
+            self._pending.append((record, plugin))
         except Exception:
             self.manager.unregister(plugin)
             raise
@@ -169,9 +211,9 @@ class PluginRegistry:
         self._claim(record, "ui", [getattr(a, "name", None) for a in adapters])
         self._claim(record, "source", [getattr(s, "name", None) for s in sources])
         self._claim(record, "policy", [getattr(p, "name", None) for p in policies])
-        self._accept(record, "ui", {a.name: a for a in adapters}, self.ui_adapters)
-        self._accept(record, "source", {s.name: s for s in sources}, self.sources)
-        self._accept(record, "policy", {p.name: p for p in policies}, self.policies)
+        self._accept(record, "ui", {a.name: a for a in adapters}, self._ui_adapters)
+        self._accept(record, "source", {s.name: s for s in sources}, self._sources)
+        self._accept(record, "policy", {p.name: p for p in policies}, self._policies)
 
     def _accept(self, record: PluginRecord, category: str, items: dict[str, T], target: dict[str, T]) -> None:
         target.update(items)
@@ -209,7 +251,7 @@ class PluginRegistry:
         ``reserved`` (and ``cli.builtin_names``, when the group has them) are built-in
         commands that are not in ``cli.commands`` yet because they load lazily.
         """
-        by_name = {record.name: record for record in self.records}
+        by_name = {record.name: record for record in self._records}
         taken = set(reserved) | set(getattr(cli, "builtin_names", ()))
         for impl in self.manager.hook.synapse_register_commands.get_hookimpls():
             record = by_name[impl.plugin_name]
@@ -227,10 +269,7 @@ class PluginRegistry:
             except Exception as exc:
                 for name in [n for n in cli.commands if n not in before]:
                     del cli.commands[name]
-                record.status, record.reason = "failed", _reason(exc)
-                if self.strict:
-                    raise
-                self.warn(f"plugin '{record.name}' failed to add commands: {record.reason}")
+                self._fail(record, exc, "failed to add commands")
 
     def ui(self, name: str) -> UIAdapter:
         """The UI adapter called ``name``."""
@@ -261,6 +300,7 @@ class PluginRegistry:
 
     def provider_of(self, category: Category, name: str) -> str | None:
         """The plugin that contributed ``name`` in ``category``."""
+        self._collect_pending()
         return self._providers.get((category, name))
 
 

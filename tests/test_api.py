@@ -488,12 +488,6 @@ def test_ambiguous_update_is_409_with_the_candidates(civitai_api: httpx.Client, 
     assert UpdatePlan.model_validate(body(api.get("/updates/plan"))).current == [name]
 
 
-@pytest.mark.xfail(
-    reason="BUG: plugins/civitai/synapse_civitai/source.py (_resource) downloads a file by its downloadUrl, "
-    "which for a non-primary file without metadata is '?type=Model': Civitai answers with the ranked (primary) "
-    "file, so the chosen file never installs (integrity error); '?fileId=<id>' names the exact file",
-    strict=True,
-)
 def test_choosing_the_second_of_two_candidates_installs_it(civitai_api: httpx.Client, fake: FakeCivitai) -> None:
     api = civitai_api
     fake.add_model(7300, name="Twin Files", type="LORA")

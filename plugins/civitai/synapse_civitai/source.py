@@ -166,10 +166,10 @@ class CivitaiSource(Source):
         size = round(float(size_kb) * 1024) if isinstance(size_kb, int | float) and size_kb >= 0 else None
         file_name = sanitize_file_name(str(file.get("name") or f"civitai_{file.get('id')}"))
         url = file.get("downloadUrl")
-        shared = [f for f in version.get("files") or [] if url and f.get("downloadUrl") == url]
-        if not url or (len(shared) > 1 and file.get("id") is not None):
-            # files with the same type and metadata share a downloadUrl, which Civitai resolves to
-            # one of them only: name the file itself (its origin is the one the API answered with)
+        primary = primary_file(version.get("files") or [])
+        if not url or (file.get("id") is not None and file is not primary):
+            # a non-primary file's downloadUrl is '?type=..&format=..', which Civitai resolves to the
+            # best-ranked file of that type: name the file itself (on the origin the API answered with)
             parts = urlsplit(url) if url else None
             origin = f"{parts.scheme}://{parts.netloc}" if parts and parts.netloc else base_url()
             url = f"{origin}/api/download/models/{version['id']}?fileId={file.get('id')}"
