@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from synapse_core.blobs import BlobStore, Ingested, IngestMode
 from synapse_core.downloads import Fetcher
-from synapse_core.errors import Conflict, SynapseError
+from synapse_core.errors import Conflict, SourceError, SynapseError
 from synapse_core.models import LockedResource, Pack, PackLock
 from synapse_core.names import check_pack_name, sanitize_file_name
 from synapse_core.plugins import PluginRegistry
@@ -50,7 +50,7 @@ class PackService:
         lock = PackLock()
         for resource in resolved.resources:
             ingested = fetched.get(id(resource.target))
-            lock.resources[resource.spec.id] = _locked(resource.target, ingested)
+            lock.resources[resource.spec.id] = lock_entry(resource.target, ingested)
         warnings = []
         for resource in jobs:
             if resource.target.sha256 is None and source.name != "local":
@@ -157,10 +157,12 @@ class PackService:
         return PackDetails(pack=pack, lock=lock, resources=self.resource_status(pack, lock), previews=previews)
 
 
-def _locked(target: FetchTarget, ingested: Ingested | None) -> LockedResource:
+def lock_entry(target: FetchTarget, ingested: Ingested | None = None) -> LockedResource:
+    """The lock.json entry of a target: its hash and size as fetched, else as the source gave them."""
     sha256 = ingested.sha256 if ingested else target.sha256
     size = ingested.size if ingested else target.size
-    assert sha256 is not None and size is not None, "a target without a hash is always fetched first"
+    if sha256 is None or size is None:
+        raise SourceError(f"{target.file_name}: the source gave no sha256 or size and nothing was fetched")
     return LockedResource(
         sha256=sha256,
         size=size,

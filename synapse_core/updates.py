@@ -12,6 +12,7 @@ from collections.abc import Mapping, Sequence
 
 from synapse_core.errors import Conflict, InvalidInput, SynapseError
 from synapse_core.models import LockedResource, Pack, PackLock, ResourceSpec, utc_now
+from synapse_core.packs import lock_entry
 from synapse_core.plugins import PluginRegistry
 from synapse_core.results import FileChoice, PackNote, PackUpdate, ResourceUpdate, UpdatePlan
 from synapse_core.sources import NotSupported, UpdateInfo, VersionFile
@@ -142,17 +143,7 @@ class UpdateService:
             spec = pack.resource(change.resource)
             assert spec is not None
             spec.prefer = {**spec.prefer, **new.metadata}
-            target = new.target
-            assert target.sha256 is not None and target.size is not None, "update files carry their hash"
-            lock.resources[change.resource] = LockedResource(
-                sha256=target.sha256,
-                size=target.size,
-                file_name=target.file_name,
-                url=target.url,
-                version_id=target.version_id,
-                file_id=target.file_id,
-                hashes=dict(target.hashes),
-            )
+            lock.resources[change.resource] = lock_entry(new.target)
         extra = pack.source.model_extra or {}
         extra["version_id"] = info.latest_version_id
         extra["version_name"] = info.latest_version_name
