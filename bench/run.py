@@ -175,14 +175,74 @@ def bench_views(runs: int, files: int) -> bool:
     return ok
 
 
+def bench_civitai(runs: int, size: int, packs: int) -> bool:
+    """Install from the loopback fake Civitai vs curl; check-updates of many packs vs list + curl."""
+    from synapse_civitai.fake_server import FakeCivitai, FakeFile
+
+    with FakeCivitai() as fake:
+        fake.add_model(1, name="Big Model", type="Checkpoint")
+        fake.add_version(1, 11, name="v1", files=[FakeFile(101, "big.safetensors", size=size, primary=True)])
+        fake.file_sha256(101)  # the fake hashes once; not part of any timing
+        for i in range(packs):
+            fake.add_model(1000 + i, name=f"Lora {i}", type="LORA")
+            fake.add_version(1000 + i, 5000 + i, name="v1", files=[FakeFile(9000 + i, f"l{i}.safetensors", size=64)])
+        env = {**os.environ, "SYNAPSE_CIVITAI_URL": fake.api_url}
+        root = fresh_store("civitai")
+        env["SYNAPSE_ROOT"] = str(root)
+        timed([SYNAPSE, "import", "civitai:1", "--name", "Big"], env)
+        url = f"{fake.api_url}/api/download/models/11"
+        out = WORK / "curl.bin"
+        curl, _ = best(runs, lambda: timed(["curl", "-s", "-L", "-o", str(out), url]))
+        out.unlink(missing_ok=True)
+
+        def install() -> tuple[float, int]:
+            for blob in (root / "data" / "blobs").rglob("*"):
+                if blob.is_file():
+                    blob.chmod(0o644)
+                    blob.unlink()
+            return timed([SYNAPSE, "install", "Big"], env)
+
+        install_time, install_rss = best(runs, install)
+        ok = report(
+            f"install {size / GIB:.2f} GiB from the fake", install_time, curl, 1.25, "curl -L -o of the same URL"
+        )
+        rss = install_rss / 1024
+        print(f"{'peak RSS during install':<34} {rss:5.1f} MB (target <= 100 MB) {'ok' if rss <= 100 else 'OVER'}")
+
+        sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+        from synapse_core.store import Store
+
+        os.environ["SYNAPSE_CIVITAI_URL"] = fake.api_url
+        store = Store(root=root)
+        for i in range(packs):
+            store.import_pack(f"civitai:{1000 + i}", name=f"Lora{i}")
+        for i in range(packs):
+            fake.add_version(1000 + i, 7000 + i, name="v2", files=[FakeFile(8000 + i, f"l{i}b.safetensors", size=64)])
+        fake.clear_requests()
+        check, _ = best(runs, lambda: timed([SYNAPSE, "check-updates", "--json"], env))
+        asked = [r for r in fake.requests if r.server == "api"]
+        per_run = len(asked) // runs
+        list_time, _ = best(runs, lambda: timed([SYNAPSE, "list"], env))
+        urls = [f"{fake.api_url}{r.path}?{r.raw_query}" for r in asked[:per_run]]
+        curls, _ = best(
+            runs, lambda: timed(["curl", "-s", "-o", "/dev/null", *[a for u in urls for a in (u, "-o", "/dev/null")]])
+        )
+        ok &= report(
+            f"check-updates ({packs} packs)", check, list_time + curls, 1.5, "synapse list + curl of its requests"
+        )
+        print(f"{'API requests per check-updates':<34} {per_run:5d} (target <= 3) {'ok' if per_run <= 3 else 'OVER'}")
+        return ok and rss <= 100 and per_run <= 3
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--size", type=int, default=GIB, help="bytes of the import benchmark's file")
     parser.add_argument("--files", type=int, default=20_000, help="files in the views benchmark's profile")
-    parser.add_argument("--only", choices=["cli", "import", "views"], action="append")
+    parser.add_argument("--packs", type=int, default=200, help="packs in the check-updates benchmark")
+    parser.add_argument("--only", choices=["cli", "import", "views", "civitai"], action="append")
     args = parser.parse_args()
-    chosen = args.only or ["cli", "import", "views"]
+    chosen = args.only or ["cli", "import", "views", "civitai"]
     print(json.dumps({"runs": args.runs, "size": args.size, "files": args.files, "python": sys.version.split()[0]}))
     results = []
     if "cli" in chosen:
@@ -191,6 +251,8 @@ def main() -> None:
         results.append(bench_import(max(2, args.runs // 2), args.size))
     if "views" in chosen:
         results.append(bench_views(max(2, args.runs // 2), args.files))
+    if "civitai" in chosen:
+        results.append(bench_civitai(max(2, args.runs // 2), args.size, args.packs))
     shutil.rmtree(WORK / "import-copy", ignore_errors=True)
     shutil.rmtree(WORK / "import-link", ignore_errors=True)
     print("all figures within target" if all(results) else "some figures are over target (see OVER)")
