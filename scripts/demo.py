@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import os
 import shlex
+import socket
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 from synapse_civitai.fake_server import FakeCivitai, FakeFile, seed_demo
@@ -79,6 +81,36 @@ def civitai_tour(fake: FakeCivitai, base_env: dict[str, str]) -> None:
     run("back", "--ui", "comfyui", env=env)
 
 
+def api_tour(env: dict[str, str]) -> None:
+    """Start `synapse serve` on a free loopback port, ask it two questions, stop it."""
+    import httpx
+
+    section("the HTTP API (synapse serve on 127.0.0.1)")
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    print(f"\n$ synapse serve --port {port} &")
+    server = subprocess.Popen([SYNAPSE, "serve", "--port", str(port)], env=env)
+    base = f"http://127.0.0.1:{port}/api"
+    try:
+        for _ in range(100):
+            try:
+                status = httpx.get(f"{base}/store/status", timeout=2).json()
+                break
+            except httpx.TransportError:
+                time.sleep(0.1)
+        else:
+            sys.exit("demo step failed: synapse serve did not answer")
+        print(f"GET /api/store/status -> {len(status['uis'])} UIs, {status['packs']} packs")
+        packs = httpx.get(f"{base}/packs/", timeout=5).json()
+        print(f"GET /api/packs/ -> {', '.join(p['name'] for p in packs)}")
+        refused = httpx.get(f"{base}/packs/", headers={"Host": "evil.example"}, timeout=5)
+        print(f"GET /api/packs/ with Host: evil.example -> {refused.status_code} {refused.json()['error']['message']}")
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
+
+
 def main() -> None:
     with tempfile.TemporaryDirectory(prefix="synapse-demo-") as tmp:
         base = Path(tmp)
@@ -122,6 +154,8 @@ def main() -> None:
         with FakeCivitai() as fake:
             seed_demo(fake)
             civitai_tour(fake, env)
+
+        api_tour(env)
 
         section("maintenance")
         run("remove", "PaperCopy", env=env)
