@@ -321,7 +321,7 @@ class CivitaiClient:
             validator = response.headers.get("etag") or response.headers.get("last-modified")
             sink.begin(total, validator)
             try:
-                for index, chunk in enumerate(response.iter_bytes(CHUNK)):
+                for index, chunk in enumerate(response.iter_bytes()):
                     if index == 0 and sink.offset == 0 and looks_like_html(chunk):
                         raise CivitaiError(f"{what}: Civitai sent a web page instead of the model file")
                     sink.write(chunk)
