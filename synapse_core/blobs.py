@@ -11,7 +11,6 @@ import contextlib
 import errno
 import fcntl
 import hashlib
-import mmap
 import os
 import stat
 import time
@@ -26,6 +25,7 @@ from synapse_core.errors import IntegrityError, InvalidInput, SynapseError
 from synapse_core.layout import StoreLayout, fsync_dir
 
 CHUNK = 4 * 1024 * 1024
+HASH_CHUNK = 1024 * 1024
 TEMP_GRACE_SECONDS = 24 * 3600
 PARTIAL_GRACE_SECONDS = 7 * 24 * 3600
 FICLONE = 0x40049409
@@ -72,22 +72,19 @@ def _write_all(fd: int, view: memoryview) -> None:
 
 
 def hash_file(path: Path, progress: Progress | None = None) -> tuple[str, int]:
-    """sha256 and size of a file: memory-mapped, so the bytes are hashed where the page
-    cache holds them, without a copy (as fast as ``openssl dgst``)."""
+    """sha256 and size of a file, read a megabyte at a time (a buffer that stays in the CPU
+    cache: as fast as ``openssl dgst`` here, with a constant, small memory footprint)."""
     digest = hashlib.sha256()
+    size = 0
+    buf = bytearray(HASH_CHUNK)
+    view = memoryview(buf)
     with open(path, "rb", buffering=0) as handle:
-        size = os.fstat(handle.fileno()).st_size
-        if size == 0:
-            return digest.hexdigest(), 0
-        with mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ) as mapped, memoryview(mapped) as view:
-            for start in range(0, len(view), CHUNK):
-                with view[start : start + CHUNK] as chunk:  # released at once: the map can close
-                    digest.update(chunk)
-                    if progress:
-                        progress(len(chunk))
-                # unmap what was hashed: the page cache keeps it, this process's RSS does not
-                mapped.madvise(mmap.MADV_DONTNEED, start, min(CHUNK, size - start))
-            return digest.hexdigest(), len(view)
+        while n := handle.readinto(buf):
+            digest.update(view[:n])
+            size += n
+            if progress:
+                progress(n)
+    return digest.hexdigest(), size
 
 
 class BlobStore:
