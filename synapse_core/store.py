@@ -11,11 +11,9 @@ thin shells over it, and other programs embed it::
 from __future__ import annotations
 
 import logging
-import shutil
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import timedelta
-from functools import partial
 from pathlib import Path
 
 import attrs
@@ -36,6 +34,7 @@ from synapse_core.history import HistoryEntry, StateHistory
 from synapse_core.identify import HashCacheFile
 from synapse_core.kinds import AssetKind
 from synapse_core.layout import StoreLayout, StoreLock, read_model, resolve_root, write_bytes_atomic, write_json
+from synapse_core.maintenance import Maintenance
 from synapse_core.models import Config, Pack, Profile, UISets, UpdateCheck, UpdateChecks, utc_now
 from synapse_core.packs import PackService
 from synapse_core.plugins import PluginRegistry
@@ -52,8 +51,6 @@ from synapse_core.results import (
     InstallResult,
     PackDetails,
     PackSummary,
-    PackUsage,
-    Problem,
     ProfileInfo,
     RemoteHit,
     RemoveResult,
@@ -143,7 +140,7 @@ class Store:
             if marker.exists():
                 self.history.discard_changes()
             elif not self.history.is_clean():
-                problems = self._check_state_files()
+                problems = self.maintenance.state_file_problems()
                 if problems:
                     raise StateFileInvalid(problems[0].message)
                 self.history.commit("record manual edits")
@@ -600,26 +597,21 @@ class Store:
 
     # -- maintenance -------------------------------------------------------------
 
+    @property
+    def maintenance(self) -> Maintenance:
+        """gc, du and the doctor's checks."""
+        return Maintenance(self.files, self.blobs, self.profiles, self.views)
+
     def referenced_blobs(self) -> dict[str, list[str]]:
         """Each sha256 any lock references, with the packs that reference it."""
-        refs: dict[str, list[str]] = {}
-        for name in self.files.pack_names():
-            for res in self.files.lock(name).resources.values():
-                refs.setdefault(res.sha256, [])
-                if name not in refs[res.sha256]:
-                    refs[res.sha256].append(name)
-        return refs
+        return self.maintenance.referenced_blobs()
 
     def gc(self, dry_run: bool = False) -> GcResult:
         """Remove blobs no lock references (and stale temps); report count and bytes."""
         with self.mutation("gc"):
-            referenced = self.referenced_blobs()
-            garbage = [(sha, size) for sha, size in self.blobs.iter_blobs() if sha not in referenced]
+            garbage = self.maintenance.garbage()
             if not dry_run:
-                self.profiles.prune_unstacked_views()  # they may link to the blobs removed next
-                for sha, _ in garbage:
-                    self.blobs.remove(sha)
-                self.blobs.clean_temps()
+                self.maintenance.remove_garbage(garbage)
         return GcResult(
             dry_run=dry_run, blobs=len(garbage), bytes=sum(s for _, s in garbage), removed=[s for s, _ in garbage]
         )
@@ -627,26 +619,7 @@ class Store:
     def du(self) -> DuReport:
         """Bytes per pack, bytes shared between packs, and what dedup saved."""
         self.layout.require_initialised()
-        refs = self.referenced_blobs()
-        sizes = dict(self.blobs.iter_blobs())
-        usage = []
-        for name in self.files.pack_names():
-            shas = {r.sha256: r.size for r in self.files.lock(name).resources.values()}
-            usage.append(
-                PackUsage(
-                    pack=name,
-                    bytes=sum(shas.values()),
-                    shared_bytes=sum(size for sha, size in shas.items() if len(refs[sha]) > 1),
-                )
-            )
-        unique = sum(sizes.get(sha, 0) for sha in refs)
-        with_duplicates = sum(sizes.get(sha, 0) * len(packs) for sha, packs in refs.items())
-        return DuReport(
-            packs=usage,
-            store_bytes=sum(sizes.values()),
-            referenced_bytes=unique,
-            saved_by_dedup=with_duplicates - unique,
-        )
+        return self.maintenance.du()
 
     def doctor(self, *, verify_blobs: bool = False, fix: bool = False, rebuild_views: bool = False) -> DoctorReport:
         """Check the store's invariants; with ``fix``, repair what can be repaired.
@@ -654,80 +627,7 @@ class Store:
         ``rebuild_views`` recreates every view from state and blobs alone.
         """
         self.layout.require_initialised()
-        checks = ["state files validate", "locked blobs present", "views and active links agree with runtime"]
-        problems: list[Problem] = []
         with self.lock.hold():
-            problems += self._check_state_files()
-            refs = self.referenced_blobs() if not problems else {}
-            for sha, packs in sorted(refs.items()):
-                if not self.blobs.has(sha):
-                    problems.append(
-                        Problem(
-                            check="locked blobs present",
-                            message=f"blob {sha[:12]}… of {', '.join(packs)} is missing; "
-                            f"run 'synapse install {packs[0]}'",
-                        )
-                    )
-            if verify_blobs:
-                checks.append("blob names match their bytes")
-                problems += self._verify_blobs(refs, fix)
-            if rebuild_views:
-                shutil.rmtree(self.layout.views_dir, ignore_errors=True)
-            if not any(p.check == "state files validate" for p in problems):
-                problems += self._check_views(fix or rebuild_views)
+            checks, problems = self.maintenance.check(verify_blobs=verify_blobs, fix=fix, rebuild_views=rebuild_views)
         failures = [f"{r.name}: {r.reason}" for r in self.registry.records if r.status == "failed"]
         return DoctorReport(checks=checks, problems=problems, history=self.history.enabled, plugin_failures=failures)
-
-    def _check_state_files(self) -> list[Problem]:
-        problems = []
-        readers: list[Callable[[], object]] = [self.files.config, self.files.ui_sets, self.files.runtime]
-        readers += [partial(self.files.pack, n) for n in self.files.pack_names()]
-        readers += [partial(self.files.lock, n) for n in self.files.pack_names()]
-        readers += [partial(self.files.profile, n) for n in self.files.profile_names()]
-        for read in readers:
-            try:
-                read()
-            except SynapseError as exc:
-                problems.append(Problem(check="state files validate", message=exc.message))
-        return problems
-
-    def _check_views(self, fix: bool) -> list[Problem]:
-        problems = []
-        stacks = activation.read_stacks(self.layout)
-        for ui in self.profiles.installed_uis():
-            stack = stacks.get(ui, [GLOBAL_PROFILE])
-            target = activation.active_target(self.layout, ui)
-            if target != f"profiles/{stack[-1]}":
-                problems.append(
-                    Problem(check="active", message=f"{ui}: active points at {target}, the stack's top is {stack[-1]}")
-                )
-            for profile in self.profiles.stacked_profiles(stacks, ui):
-                if activation.read_fingerprint(self.layout, ui, profile) is None:
-                    problems.append(Problem(check="views", message=f"{ui}: the view of '{profile}' is missing"))
-                elif not self.profiles.is_current(ui, profile):
-                    problems.append(Problem(check="views", message=f"{ui}: the view of '{profile}' is out of date"))
-        for view in sorted(self.layout.views_dir.glob("*/profiles/*")):
-            for link in self.views.dangling_links(view.parent.parent.name, view.name):
-                problems.append(
-                    Problem(check="views", message=f"{view.parent.parent.name}/{view.name}: dangling {link}")
-                )
-        if fix:
-            self.profiles.prune_unstacked_views()
-            self.profiles.refresh_views(force=bool(problems))
-            for problem in problems:
-                problem.fixed = True
-        return problems
-
-    def _verify_blobs(self, refs: dict[str, list[str]], fix: bool) -> list[Problem]:
-        problems = []
-        for sha, _size in list(self.blobs.iter_blobs()):
-            if self.blobs.verify(sha):
-                continue
-            users = ", ".join(refs.get(sha, [])) or "no pack"
-            problem = Problem(check="blob names match their bytes", message=f"blob {sha[:12]}… ({users}) is corrupt")
-            if fix:
-                moved = self.blobs.quarantine(sha)
-                problem.fixed = True
-                problem.message += f"; moved to {moved}, run 'synapse install' for {users}"
-            problems.append(problem)
-        return problems
