@@ -380,7 +380,13 @@ class Store:
     # -- search and identify ---------------------------------------------------------
 
     def search(
-        self, text: str, *, remote: bool = False, kind: AssetKind | str | None = None, base_model: str | None = None
+        self,
+        text: str,
+        *,
+        remote: bool = False,
+        kind: AssetKind | str | None = None,
+        base_model: str | None = None,
+        limit: int = 20,
     ) -> SearchResult:
         """Local packs whose name, tags or trigger words match; with ``remote``, every source that searches."""
         self.layout.require_initialised()
@@ -394,7 +400,7 @@ class Store:
         hits: list[RemoteHit] = []
         errors: list[str] = []
         if remote:
-            query = SearchQuery(text=text, kind=AssetKind(kind) if kind else None, base_model=base_model)
+            query = SearchQuery(text=text, kind=AssetKind(kind) if kind else None, base_model=base_model, limit=limit)
             for source in self.registry.sources.values():
                 try:
                     found = source.search(query)

@@ -15,13 +15,14 @@ from synapse_core.kinds import AssetKind
 @click.option("--remote", is_flag=True, help="Also ask every source that can search (e.g. Civitai).")
 @click.option("--type", "kind", type=click.Choice([k.value for k in AssetKind]), help="Only this kind.")
 @click.option("--base-model", help="Only this base model (remote search), e.g. 'SDXL 1.0'.")
+@click.option("--limit", default=20, show_default=True, type=click.IntRange(1, 500), help="Remote results per source.")
 @json_option
 @click.pass_context
 def search(
-    ctx: click.Context, query: str, remote: bool, kind: str | None, base_model: str | None, as_json: bool
+    ctx: click.Context, query: str, remote: bool, kind: str | None, base_model: str | None, limit: int, as_json: bool
 ) -> None:
     """Find packs by name, tags and trigger words; --remote searches sources too."""
-    result = state(ctx).store(as_json).search(query, remote=remote, kind=kind, base_model=base_model)
+    result = state(ctx).store(as_json).search(query, remote=remote, kind=kind, base_model=base_model, limit=limit)
 
     def human() -> None:
         for p in result.local:

@@ -216,9 +216,16 @@ class CivitaiSource(Source):
                 return []  # no Civitai type is of this kind (without types Civitai returns every type)
         if query.base_model:
             params["baseModels"] = query.base_model
-        data = self.client.search(params)
+        models: list[Mapping[str, Any]] = []
+        while len(models) < query.limit:  # cursor paging (page numbers are refused with a query)
+            data = self.client.search(params)
+            models += data.get("items", [])
+            cursor = (data.get("metadata") or {}).get("nextCursor")
+            if not cursor or not data.get("items"):
+                break
+            params["cursor"] = cursor
         hits = []
-        for model in data.get("items", []):
+        for model in models[: query.limit]:
             versions = model.get("modelVersions") or [{}]
             hits.append(
                 SearchHit(
