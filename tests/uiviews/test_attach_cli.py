@@ -3,22 +3,19 @@ A1111 command-line flags; only what Synapse owns ever changes (issue 4)."""
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import shlex
 import subprocess
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 import yaml
+from uiviews.kit import assert_clear_error, sha_of
 
 from synapse_core.store import Store
-from synapse_core.testing import lora_file, make_registry
+from synapse_core.testing import lora_file
 
-UIS = ("a1111", "comfyui", "forge", "sdnext")
-PLUGIN_ENV = {"SYNAPSE_LOAD_PLUGINS": ",".join(UIS)}
 COMFY_EXTENSIONS = {".ckpt", ".pt", ".pt2", ".bin", ".pth", ".safetensors", ".pkl", ".sft"}
 
 USER_YAML = (
@@ -34,41 +31,6 @@ USER_YAML = (
     "#other_ui:\n"
     "#    base_path: path/to/ui\n"
 )
-
-
-# -- helpers (each test module is self-contained: see tests/conftest.py) ----------------------------------------------
-
-
-@pytest.fixture
-def store(tmp_path: Path) -> Store:
-    """An initialised store with the four UI adapter plugins (and no other entry point)."""
-    registry = make_registry(entry_points=True, env=PLUGIN_ENV)
-    assert sorted(registry.ui_adapters) == list(UIS), "UI adapter plugins are not installed: run 'make install'"
-    store = Store(root=tmp_path / "store", registry=registry)
-    store.init()
-    return store
-
-
-@pytest.fixture
-def root(store: Store) -> Path:
-    return store.layout.root
-
-
-@pytest.fixture
-def cli(synapse_cli, root: Path) -> Callable[..., subprocess.CompletedProcess[str]]:
-    """Run the real CLI on the store; ``ok=True`` asserts exit code 0."""
-
-    def run(*args: str | Path, ok: bool = True) -> subprocess.CompletedProcess[str]:
-        result = synapse_cli(*args, root=root, env=PLUGIN_ENV)
-        if ok:
-            assert result.returncode == 0, f"synapse {' '.join(map(str, args))}: {result.stdout}{result.stderr}"
-        return result
-
-    return run
-
-
-def sha_of(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
 def comfy_install(where: Path) -> Path:
@@ -120,15 +82,6 @@ def comfy_lists(yaml_file: Path, key: str) -> dict[str, str]:
                         full = os.path.join(dirpath, name)
                         found.setdefault(os.path.relpath(full, folder).replace(os.sep, "/"), os.path.realpath(full))
     return found
-
-
-def assert_clear_error(result: subprocess.CompletedProcess[str], *words: str) -> str:
-    assert result.returncode != 0, result.stdout
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1 and "Traceback" not in result.stderr, result.stderr
-    for word in words:
-        assert word in lines[0], (word, lines[0])
-    return lines[0]
 
 
 # -- ComfyUI ---------------------------------------------------------------------------------------------------------

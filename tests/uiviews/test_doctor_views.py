@@ -3,7 +3,6 @@ and a views folder on a filesystem without symlinks (issue 4)."""
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import shutil
@@ -12,61 +11,10 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from uiviews.kit import HAS_GIT, PLUGIN_ENV, UIS, blob, manifest, sha_of, views
 
 from synapse_core.store import Store
-from synapse_core.testing import lora_file, make_registry, write_safetensors
-
-UIS = ("a1111", "comfyui", "forge", "sdnext")
-PLUGIN_ENV = {"SYNAPSE_LOAD_PLUGINS": ",".join(UIS)}
-LORA_FOLDER = {"a1111": "models/Lora", "forge": "models/Lora", "sdnext": "models/Lora", "comfyui": "models/loras"}
-HAS_GIT = shutil.which("git") is not None
-
-
-# -- helpers (each test module is self-contained: see tests/conftest.py) ----------------------------------------------
-
-
-@pytest.fixture
-def store(tmp_path: Path) -> Store:
-    """An initialised store with the four UI adapter plugins (and no other entry point)."""
-    registry = make_registry(entry_points=True, env=PLUGIN_ENV)
-    assert sorted(registry.ui_adapters) == list(UIS), "UI adapter plugins are not installed: run 'make install'"
-    store = Store(root=tmp_path / "store", registry=registry)
-    store.init()
-    return store
-
-
-@pytest.fixture
-def root(store: Store) -> Path:
-    return store.layout.root
-
-
-@pytest.fixture
-def cli(synapse_cli, root: Path) -> Callable[..., subprocess.CompletedProcess[str]]:
-    """Run the real CLI on the store; ``ok=True`` asserts exit code 0."""
-
-    def run(*args: str | Path, ok: bool = True) -> subprocess.CompletedProcess[str]:
-        result = synapse_cli(*args, root=root, env=PLUGIN_ENV)
-        if ok:
-            assert result.returncode == 0, f"synapse {' '.join(map(str, args))}: {result.stdout}{result.stderr}"
-        return result
-
-    return run
-
-
-def sha_of(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
-
-
-def blob(root: Path, sha: str) -> Path:
-    return root / "data" / "blobs" / "sha256" / sha[:2] / sha
-
-
-def views(root: Path) -> Path:
-    return root / "data" / "views"
-
-
-def manifest(root: Path, ui: str, profile: str = "global") -> dict:
-    return json.loads((views(root) / ui / "profiles" / profile / ".synapse-view.json").read_text())
+from synapse_core.testing import lora_file, write_safetensors
 
 
 def tree(top: Path) -> dict[str, tuple[str, object]]:

@@ -2,71 +2,16 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
-import shutil
 import subprocess
 import sys
-from collections.abc import Callable
 from pathlib import Path
 
-import pytest
+from uiviews.kit import HAS_GIT, LORA_FOLDER, PLUGIN_ENV, UIS, assert_clear_error, blob, manifest, sha_of, views
 
 from synapse_core.store import Store
-from synapse_core.testing import lora_file, make_registry
-
-UIS = ("a1111", "comfyui", "forge", "sdnext")
-PLUGIN_ENV = {"SYNAPSE_LOAD_PLUGINS": ",".join(UIS)}
-LORA_FOLDER = {"a1111": "models/Lora", "forge": "models/Lora", "sdnext": "models/Lora", "comfyui": "models/loras"}
-HAS_GIT = shutil.which("git") is not None
-
-
-# -- helpers (each test module is self-contained: see tests/conftest.py) ----------------------------------------------
-
-
-@pytest.fixture
-def store(tmp_path: Path) -> Store:
-    """An initialised store with the four UI adapter plugins (and no other entry point)."""
-    registry = make_registry(entry_points=True, env=PLUGIN_ENV)
-    assert sorted(registry.ui_adapters) == list(UIS), "UI adapter plugins are not installed: run 'make install'"
-    store = Store(root=tmp_path / "store", registry=registry)
-    store.init()
-    return store
-
-
-@pytest.fixture
-def root(store: Store) -> Path:
-    return store.layout.root
-
-
-@pytest.fixture
-def cli(synapse_cli, root: Path) -> Callable[..., subprocess.CompletedProcess[str]]:
-    """Run the real CLI on the store; ``ok=True`` asserts exit code 0."""
-
-    def run(*args: str | Path, ok: bool = True) -> subprocess.CompletedProcess[str]:
-        result = synapse_cli(*args, root=root, env=PLUGIN_ENV)
-        if ok:
-            assert result.returncode == 0, f"synapse {' '.join(map(str, args))}: {result.stderr}"
-        return result
-
-    return run
-
-
-def sha_of(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
-
-
-def blob(root: Path, sha: str) -> Path:
-    return root / "data" / "blobs" / "sha256" / sha[:2] / sha
-
-
-def views(root: Path) -> Path:
-    return root / "data" / "views"
-
-
-def manifest(root: Path, ui: str, profile: str) -> dict:
-    return json.loads((views(root) / ui / "profiles" / profile / ".synapse-view.json").read_text())
+from synapse_core.testing import lora_file
 
 
 def stacks(root: Path) -> dict[str, list[str]]:
@@ -115,16 +60,6 @@ def snapshot(root: Path) -> dict[str, object]:
         snap["head"] = subprocess.run([*git, "rev-parse", "HEAD"], capture_output=True, text=True).stdout
         snap["dirty"] = subprocess.run([*git, "status", "--porcelain"], capture_output=True, text=True).stdout
     return snap
-
-
-def assert_clear_error(result: subprocess.CompletedProcess[str], *words: str) -> str:
-    """A user error: non-zero exit, one line on stderr, no traceback, every word named."""
-    assert result.returncode != 0, result.stdout
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1 and "Traceback" not in result.stderr, result.stderr
-    for word in words:
-        assert word in lines[0], (word, lines[0])
-    return lines[0]
 
 
 # -- the conflict round trip --------------------------------------------------------------------------------------

@@ -3,64 +3,20 @@ the way that UI keys files, as relative symlinks into data/blobs (issue 4)."""
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import shutil
-from collections.abc import Callable
 from pathlib import Path
 
-import pytest
+from uiviews.kit import LORA_FOLDER, PLUGIN_ENV, UIS, blob, manifest, sha_of
 
 from synapse_core.store import Store
-from synapse_core.testing import lora_file, make_registry
+from synapse_core.testing import lora_file
 from synapse_core.ui import KindFolder
-
-UIS = ("a1111", "comfyui", "forge", "sdnext")
-PLUGIN_ENV = {"SYNAPSE_LOAD_PLUGINS": ",".join(UIS)}
-LORA_FOLDER = {"a1111": "models/Lora", "forge": "models/Lora", "sdnext": "models/Lora", "comfyui": "models/loras"}
-
-
-# -- helpers (each test module is self-contained: see tests/conftest.py) ----------------------------------------------
-
-
-@pytest.fixture
-def store(tmp_path: Path) -> Store:
-    """An initialised store with the four UI adapter plugins (and no other entry point)."""
-    registry = make_registry(entry_points=True, env=PLUGIN_ENV)
-    assert sorted(registry.ui_adapters) == list(UIS), "UI adapter plugins are not installed: run 'make install'"
-    store = Store(root=tmp_path / "store", registry=registry)
-    store.init()
-    return store
-
-
-@pytest.fixture
-def cli(synapse_cli, store: Store) -> Callable[..., object]:
-    """Run the real CLI on ``store``; ``ok=True`` asserts exit code 0."""
-
-    def run(*args: str | Path, ok: bool = True):
-        result = synapse_cli(*args, root=store.layout.root, env=PLUGIN_ENV)
-        if ok:
-            assert result.returncode == 0, f"synapse {' '.join(map(str, args))}: {result.stderr}"
-        return result
-
-    return run
-
-
-def sha_of(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
-
-
-def blob(root: Path, sha: str) -> Path:
-    return root / "data" / "blobs" / "sha256" / sha[:2] / sha
 
 
 def view_dir(root: Path, ui: str, profile: str = "global") -> Path:
     return root / "data" / "views" / ui / "profiles" / profile
-
-
-def manifest(root: Path, ui: str, profile: str = "global") -> dict:
-    return json.loads((view_dir(root, ui, profile) / ".synapse-view.json").read_text())
 
 
 def links(top: Path) -> dict[str, str]:
