@@ -35,7 +35,9 @@ def to_jsonable(value: Any) -> Any:
 
 def emit(value: Any, as_json: bool, human: Callable[[], None]) -> None:
     """Print ``value`` as JSON, or call ``human`` to print it for a person."""
-    if as_json:
+    if as_json and hasattr(value, "model_dump_json"):  # pydantic serialises in Rust: big reports stay quick
+        click.echo(value.model_dump_json(indent=2))
+    elif as_json:
         click.echo(json.dumps(to_jsonable(value), indent=2, sort_keys=False))
     else:
         human()
