@@ -252,7 +252,7 @@ def main() -> None:
     if "views" in chosen:
         results.append(bench_views(max(2, args.runs // 2), args.files))
     if "civitai" in chosen:
-        results.append(bench_civitai(max(2, args.runs // 2), args.size, args.packs))
+        results.append(bench_civitai(args.runs, args.size, args.packs))
     shutil.rmtree(WORK / "import-copy", ignore_errors=True)
     shutil.rmtree(WORK / "import-link", ignore_errors=True)
     print("all figures within target" if all(results) else "some figures are over target (see OVER)")
