@@ -40,6 +40,8 @@ class ImportRequest:
     all_files: bool = False
     prefer: Mapping[str, str] = attrs.field(factory=dict)
     """Preferences such as ``format=SafeTensor``, ``fp=fp16`` (``--prefer``)."""
+    video_previews: bool = False
+    """Keep video previews too (``--video-previews``); by default only images are kept."""
 
 
 @attrs.frozen

@@ -210,6 +210,7 @@ class Store:
         prefer: Mapping[str, str] | None = None,
         sync: bool = False,
         identify: bool = False,
+        video_previews: bool = False,
     ) -> ImportResult:
         """Import a reference (a path, a URL a source knows) as a new pack.
 
@@ -225,6 +226,7 @@ class Store:
             file_ids=file_ids,
             all_files=all_files,
             prefer=dict(prefer or {}),
+            video_previews=video_previews,
         )
         source, resolved = self.packs.resolve(request)
         with self.mutation(f"import pack {resolved.pack.name}"):

@@ -25,6 +25,7 @@ class ImportBody(Body):
     prefer: dict[str, str] = Field(default_factory=dict)
     sync: bool = False
     identify: bool = False
+    video_previews: bool = False
 
 
 class DoctorBody(Body):

@@ -223,6 +223,7 @@ def _pack_routes(r: APIRouter, api: Api) -> APIRouter:
                 prefer=body.prefer,
                 sync=body.sync,
                 identify=body.identify,
+                video_previews=body.video_previews,
             ),
         )
 

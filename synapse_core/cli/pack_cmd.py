@@ -34,6 +34,7 @@ def _prefs(values: tuple[str, ...]) -> dict[str, str]:
 @click.option("--prefer", multiple=True, help="File preference KEY=VALUE, e.g. fp=fp16 or format=SafeTensor.")
 @click.option("--sync", is_flag=True, help="Download every file now.")
 @click.option("--identify", is_flag=True, help="Give a local file the metadata a source has for its hash.")
+@click.option("--video-previews", is_flag=True, help="Keep video previews too (default: images only).")
 @json_option
 @click.pass_context
 def import_(
@@ -48,6 +49,7 @@ def import_(
     prefer: tuple[str, ...],
     sync: bool,
     identify: bool,
+    video_previews: bool,
     as_json: bool,
 ) -> None:
     """Import REF (a file, a folder, or a URL a source plugin knows) as a pack."""
@@ -65,6 +67,7 @@ def import_(
             prefer=_prefs(prefer),
             sync=sync,
             identify=identify,
+            video_previews=video_previews,
         )
     )
 

@@ -105,7 +105,7 @@ class CivitaiSource(Source):
         file_ids = request.file_ids or ((str(ref.file_id),) if ref.file_id else ())
         chosen = choose_files(files, file_ids=file_ids, all_files=request.all_files, prefer=prefer)
         policy = request.policy or ("pinned" if pinned else "follow_latest")
-        return self._resolved(model, version, chosen, policy, request.kind)
+        return self._resolved(model, version, chosen, policy, request.kind, request.video_previews)
 
     def _resolved(
         self,
@@ -114,6 +114,7 @@ class CivitaiSource(Source):
         chosen: Sequence[Mapping[str, Any]],
         policy: str,
         forced_kind: AssetKind | None,
+        videos: bool = False,
     ) -> ResolvedPack:
         from synapse_core.models import Pack, SourceInfo
 
@@ -149,7 +150,7 @@ class CivitaiSource(Source):
             description=model.get("description"),
             resources=[r.spec for r in resources],
         )
-        return ResolvedPack(pack=pack, resources=tuple(resources), previews=self._previews(version))
+        return ResolvedPack(pack=pack, resources=tuple(resources), previews=self._previews(version, videos))
 
     def _resource(
         self,
@@ -188,8 +189,9 @@ class CivitaiSource(Source):
         spec = ResourceSpec(id=rid, kind=kind, expose=file_name, prefer=file_metadata(file))
         return ResolvedResource(spec=spec, target=target)
 
-    def _previews(self, version: Mapping[str, Any]) -> tuple[PreviewImage, ...]:
-        images = [i for i in version.get("images") or [] if i.get("type", "image") == "image" and i.get("url")]
+    def _previews(self, version: Mapping[str, Any], videos: bool = False) -> tuple[PreviewImage, ...]:
+        kinds = ("image", "video") if videos else ("image",)
+        images = [i for i in version.get("images") or [] if i.get("type", "image") in kinds and i.get("url")]
         previews = []
         for image in images[:MAX_PREVIEWS]:
             url = str(image["url"])

@@ -314,6 +314,17 @@ def test_previews_skip_videos(
     assert not any(r.path.endswith(".mp4") for r in fake.requests_for("cdn")), "the video was not fetched"
 
 
+def test_video_previews_are_kept_when_asked(
+    fake: FakeCivitai, root: Path, synapse: Callable[..., Any], ok: Callable[..., Any]
+) -> None:
+    result = ok(synapse("import", "civitai:626262", "--video-previews", "--json"))
+    assert result["previews"] == 2
+    folder = root / "state" / "packs" / "HarborMix" / "resources" / "previews"
+    names = sorted(p.name for p in folder.iterdir())
+    assert [n.rsplit(".", 1)[1] for n in names] == ["jpeg", "mp4"], names
+    assert any(r.path.endswith(".mp4") for r in fake.requests_for("cdn")), "the video was fetched"
+
+
 def test_a_preview_failure_never_fails_the_import(
     fake: FakeCivitai, root: Path, synapse: Callable[..., Any], ok: Callable[..., Any], pack_files: Callable[..., Any]
 ) -> None:
