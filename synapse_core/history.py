@@ -34,7 +34,8 @@ class StateHistory:
         """Whether git is installed and state/ is a repository."""
         return self.git is not None and (self.state_dir / ".git").exists()
 
-    def _run(self, *args: str, check: bool = True) -> str:
+    def _run(self, *args: str, check: bool = True, allow: str | None = None) -> str:
+        """git's stdout; a failure raises unless ``check`` is off or its output contains ``allow``."""
         assert self.git is not None
         result = subprocess.run(
             [self.git, *_GIT_IDENTITY, "-C", str(self.state_dir), *args],
@@ -42,10 +43,10 @@ class StateHistory:
             text=True,
             check=False,
         )
-        if check and result.returncode != 0:
+        if check and result.returncode != 0 and not (allow and allow in result.stdout + result.stderr):
             detail = (result.stderr.strip().splitlines() or ["no message"])[-1]
             raise SynapseError(f"git {args[0]} in {self.state_dir} failed: {detail}; run 'synapse doctor'")
-        return result.stdout
+        return result.stdout + result.stderr if allow else result.stdout
 
     def init(self) -> None:
         """Make state/ a repository (idempotent); temp files are never versioned."""
@@ -69,10 +70,8 @@ class StateHistory:
         if not self.enabled:
             return False
         self._run("add", "-A")
-        if not self._run("status", "--porcelain").strip():
-            return False
-        self._run("commit", "-q", "-m", message)
-        return True
+        output = self._run("commit", "-q", "-m", message, allow="nothing to commit")
+        return "nothing to commit" not in output
 
     def discard_changes(self) -> None:
         """Throw away uncommitted changes (after a failed command)."""

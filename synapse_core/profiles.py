@@ -135,6 +135,7 @@ class ProfileService:
     def refresh_views(self, force: bool = False) -> None:
         """Bring every stacked view of every installed UI up to date; repoint ``active``."""
         stacks = activation.read_stacks(self.layout)
+        before = {ui: list(stack) for ui, stack in stacks.items()}
         for ui in self.installed_uis():
             stack = stacks.setdefault(ui, [GLOBAL_PROFILE])
             for profile in self.stacked_profiles(stacks, ui):
@@ -142,7 +143,8 @@ class ProfileService:
                     self.ensure_view(ui, profile, force=force)
             if activation.active_target(self.layout, ui) != f"profiles/{stack[-1]}":
                 activation.point_active(self.layout, ui, stack[-1])
-        activation.write_stacks(self.layout, stacks)
+        if stacks != before or not self.layout.runtime_file.is_file():
+            activation.write_stacks(self.layout, stacks)
 
     def prune_unstacked_views(self) -> list[str]:
         """Delete views of profiles no UI stacks (they are rebuilt on the next `use`)."""

@@ -144,7 +144,7 @@ class Store:
                 if problems:
                     raise StateFileInvalid(problems[0].message)
                 self.history.commit("record manual edits")
-            write_bytes_atomic(marker, message.encode())
+            marker.write_text(message)  # only a killed process must be detected: no fsync needed
             change = Mutation(message)
             try:
                 yield change
