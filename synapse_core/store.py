@@ -16,11 +16,10 @@ from contextlib import contextmanager
 from datetime import timedelta
 from pathlib import Path
 
-import attrs
-
 from synapse_core import activation
 from synapse_core.activation import Switcher
 from synapse_core.blobs import BlobStore, IngestMode
+from synapse_core.discovery import Discovery
 from synapse_core.downloads import Fetcher
 from synapse_core.errors import (
     InvalidInput,
@@ -31,7 +30,6 @@ from synapse_core.errors import (
     unknown_name,
 )
 from synapse_core.history import HistoryEntry, StateHistory
-from synapse_core.identify import HashCacheFile
 from synapse_core.kinds import AssetKind
 from synapse_core.layout import StoreLayout, StoreLock, read_model, resolve_root, write_bytes_atomic, write_json
 from synapse_core.maintenance import Maintenance
@@ -52,7 +50,6 @@ from synapse_core.results import (
     PackDetails,
     PackSummary,
     ProfileInfo,
-    RemoteHit,
     RemoveResult,
     SearchResult,
     StatusReport,
@@ -61,7 +58,7 @@ from synapse_core.results import (
     UpdatePlan,
     UpdateResult,
 )
-from synapse_core.sources import ImportRequest, NotSupported, ResolvedPack, SearchQuery
+from synapse_core.sources import ImportRequest
 from synapse_core.state import GLOBAL_PROFILE, StateFiles
 from synapse_core.updates import AmbiguousUpdate, UpdateService, choose_flags, parse_choices
 from synapse_core.views import ViewBuilder
@@ -242,7 +239,7 @@ class Store:
     def _adopt_identity(self, name: str) -> list[str]:
         """Give a freshly imported local pack the metadata a source has for its files."""
         pack, lock = self.files.pack(name), self.files.lock(name)
-        matches = self._identify(sorted({r.sha256 for r in lock.resources.values()}))
+        matches = self.discovery.match(sorted({r.sha256 for r in lock.resources.values()}))
         if not matches:
             guessed = [s.expose for s in pack.resources if s.kind == AssetKind.OTHER]
             hint = f"; {', '.join(guessed)} kept kind 'other' (pass --kind)" if guessed else ""
@@ -381,6 +378,11 @@ class Store:
 
     # -- search and identify ---------------------------------------------------------
 
+    @property
+    def discovery(self) -> Discovery:
+        """Search and identify."""
+        return Discovery(self.files, self.packs, lambda: self.registry)
+
     def search(
         self,
         text: str,
@@ -392,71 +394,13 @@ class Store:
     ) -> SearchResult:
         """Local packs whose name, tags or trigger words match; with ``remote``, every source that searches."""
         self.layout.require_initialised()
-        needle = text.lower()
-        local = []
-        for name in self.files.pack_names():
-            pack = self.files.pack(name)
-            haystack = " ".join([pack.name, *pack.tags, *pack.trigger_words, pack.base_model or ""]).lower()
-            if needle in haystack and (kind is None or any(r.kind == kind for r in pack.resources)):
-                local.append(self.packs.summary(name))
-        hits: list[RemoteHit] = []
-        errors: list[str] = []
-        if remote:
-            query = SearchQuery(text=text, kind=AssetKind(kind) if kind else None, base_model=base_model, limit=limit)
-            for source in self.registry.sources.values():
-                try:
-                    found = source.search(query)
-                except NotSupported:
-                    continue
-                except SynapseError as exc:
-                    errors.append(f"{source.name}: {exc.message}")
-                    continue
-                hits += [RemoteHit(**{**attrs.asdict(h), "tags": list(h.tags)}) for h in found]
-        return SearchResult(local=local, remote=hits, errors=errors)
+        return self.discovery.search(text, remote=remote, kind=kind, base_model=base_model, limit=limit)
 
     def identify(self, paths: Sequence[Path]) -> list[Identified]:
         """Hash local files (reusing known hashes) and look them up in every source that can."""
         self.layout.require_initialised()
-        cache = HashCacheFile(self.layout)
-        files: list[tuple[Path, str, int]] = []
-        for path in paths:
-            if not path.is_file():
-                raise InvalidInput(f"{path}: no such file")
-            files.append((path, *cache.sha256(path)))
-        with self.lock.hold():
-            cache.save()
-        shas = sorted({sha for _, sha, _ in files})
-        matches = self._identify(shas)
-        refs = self.referenced_blobs()
-        out = []
-        for path, sha, size in files:
-            source, resolved = matches.get(sha, (None, None))
-            out.append(
-                Identified(
-                    path=str(path),
-                    sha256=sha,
-                    size=size,
-                    source=source,
-                    name=resolved.pack.name if resolved else None,
-                    ref=resolved.pack.source.url if resolved else None,
-                    version_id=getattr(resolved.pack.source, "version_id", None) if resolved else None,
-                    in_packs=refs.get(sha, []),
-                )
-            )
-        return out
-
-    def _identify(self, shas: Sequence[str]) -> dict[str, tuple[str, ResolvedPack]]:
-        matches: dict[str, tuple[str, ResolvedPack]] = {}
-        for source in self.registry.sources.values():
-            missing = [s for s in shas if s not in matches]
-            if not missing:
-                break
-            try:
-                found = source.identify(missing)
-            except NotSupported:
-                continue
-            matches.update({sha: (source.name, resolved) for sha, resolved in found.items()})
-        return matches
+        files = self.discovery.hash_files(paths, self.lock)
+        return self.discovery.identify(files, self.referenced_blobs())
 
     def remove(self, name: str) -> RemoveResult:
         """Remove a pack from state and from every profile; its blobs stay until gc."""

@@ -1,0 +1,107 @@
+"""Finding packs: search local packs and sources, and identify local files by their hash."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import attrs
+
+from synapse_core.errors import InvalidInput, SynapseError
+from synapse_core.identify import HashCacheFile
+from synapse_core.kinds import AssetKind
+from synapse_core.layout import StoreLock
+from synapse_core.packs import PackService
+from synapse_core.plugins import PluginRegistry
+from synapse_core.results import Identified, PackSummary, RemoteHit, SearchResult
+from synapse_core.sources import NotSupported, ResolvedPack, SearchQuery
+from synapse_core.state import StateFiles
+
+Matches = dict[str, tuple[str, ResolvedPack]]
+"""sha256 -> (source name, the pack that source has for those bytes)."""
+
+
+class Discovery:
+    """Search and identify, over the store's packs and every source that can."""
+
+    def __init__(self, files: StateFiles, packs: PackService, registry: Callable[[], PluginRegistry]) -> None:
+        self.files = files
+        self.packs = packs
+        self._registry = registry
+
+    def local(self, text: str, kind: AssetKind | str | None) -> list[PackSummary]:
+        """Packs whose name, tags, trigger words or base model contain ``text``."""
+        needle = text.lower()
+        found = []
+        for name in self.files.pack_names():
+            pack = self.files.pack(name)
+            haystack = " ".join([pack.name, *pack.tags, *pack.trigger_words, pack.base_model or ""]).lower()
+            if needle in haystack and (kind is None or any(r.kind == kind for r in pack.resources)):
+                found.append(self.packs.summary(name))
+        return found
+
+    def search(
+        self, text: str, *, remote: bool, kind: AssetKind | str | None, base_model: str | None, limit: int
+    ) -> SearchResult:
+        """Local matches and, with ``remote``, what every searching source offers (one failing source is noted)."""
+        hits: list[RemoteHit] = []
+        errors: list[str] = []
+        if remote:
+            query = SearchQuery(text=text, kind=AssetKind(kind) if kind else None, base_model=base_model, limit=limit)
+            for source in self._registry().sources.values():
+                try:
+                    found = source.search(query)
+                except NotSupported:
+                    continue
+                except SynapseError as exc:
+                    errors.append(f"{source.name}: {exc.message}")
+                    continue
+                hits += [RemoteHit(**{**attrs.asdict(h), "tags": list(h.tags)}) for h in found]
+        return SearchResult(local=self.local(text, kind), remote=hits, errors=errors)
+
+    def hash_files(self, paths: Sequence[Path], lock: StoreLock) -> list[tuple[Path, str, int]]:
+        """Each file's sha256 and size, from the hash cache where the file is unchanged
+        (hashing runs outside the store lock; only saving the cache takes it)."""
+        cache = HashCacheFile(self.files.layout)
+        files = []
+        for path in paths:
+            if not path.is_file():
+                raise InvalidInput(f"{path}: no such file")
+            files.append((path, *cache.sha256(path)))
+        with lock.hold():
+            cache.save()
+        return files
+
+    def match(self, shas: Sequence[str]) -> Matches:
+        """Ask each source that can identify files about the hashes no earlier source knew."""
+        matches: Matches = {}
+        for source in self._registry().sources.values():
+            missing = [s for s in shas if s not in matches]
+            if not missing:
+                break
+            try:
+                found = source.identify(missing)
+            except NotSupported:
+                continue
+            matches.update({sha: (source.name, resolved) for sha, resolved in found.items()})
+        return matches
+
+    def identify(self, files: Sequence[tuple[Path, str, int]], refs: dict[str, list[str]]) -> list[Identified]:
+        """What the sources know about hashed files, and which packs already hold them."""
+        matches = self.match(sorted({sha for _, sha, _ in files}))
+        out = []
+        for path, sha, size in files:
+            source, resolved = matches.get(sha, (None, None))
+            out.append(
+                Identified(
+                    path=str(path),
+                    sha256=sha,
+                    size=size,
+                    source=source,
+                    name=resolved.pack.name if resolved else None,
+                    ref=resolved.pack.source.url if resolved else None,
+                    version_id=getattr(resolved.pack.source, "version_id", None) if resolved else None,
+                    in_packs=refs.get(sha, []),
+                )
+            )
+        return out
