@@ -12,7 +12,6 @@ import errno
 import fcntl
 import hashlib
 import os
-import stat
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -327,8 +326,3 @@ class BlobWriter:
             )
         created = self.store._publish(self.temp, sha256)
         return Ingested(sha256, self.size, created)
-
-
-def is_read_only(path: Path) -> bool:
-    """Whether nobody may write the file."""
-    return not path.stat().st_mode & (stat.S_IWUSR | stat.S_IWGRP | stat.S_IWOTH)

@@ -77,13 +77,3 @@ def sanitize_pack_name(raw: str) -> str:
     if name.startswith("work__"):
         name = name[len("work__") :]
     return name[:MAX_NAME_LENGTH] or "pack"
-
-
-def check_relative_path(path: str) -> str:
-    """Return a posix relative path if each of its parts is a safe name, else raise."""
-    parts = path.replace("\\", "/").split("/")
-    for part in parts:
-        problem = problem_with_name(part)
-        if problem is not None:
-            raise InvalidInput(f"invalid file path {path!r}: {problem}")
-    return "/".join(parts)

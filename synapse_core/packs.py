@@ -113,9 +113,9 @@ class PackService:
         )
 
     def missing_blobs(self, name: str) -> list[str]:
-        """Resource ids of a pack whose blob is not present."""
+        """File names of a pack's resources whose blob is not present."""
         lock = self.files.lock(name)
-        return sorted(rid for rid, res in lock.resources.items() if not self.blobs.has(res.sha256))
+        return sorted(res.file_name for res in lock.resources.values() if not self.blobs.has(res.sha256))
 
     def resource_status(self, pack: Pack, lock: PackLock) -> list[ResourceStatus]:
         """Each resource of a pack with its lock entry and presence."""

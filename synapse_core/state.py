@@ -95,7 +95,3 @@ class StateFiles:
         """data/runtime.json (empty if absent)."""
         path = self.layout.runtime_file
         return read_model(path, Runtime) if path.is_file() else Runtime()
-
-    def save_runtime(self, runtime: Runtime) -> None:
-        """Write data/runtime.json."""
-        write_json(self.layout.runtime_file, runtime)

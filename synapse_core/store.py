@@ -439,8 +439,7 @@ class Store:
             chosen = self.profiles.select_uis(uis, ui_set)
             if not self.files.has_pack(pack):
                 raise unknown_name("pack", pack, self.files.pack_names())
-            lock = self.files.lock(pack)
-            missing = [res.file_name for res in lock.resources.values() if not self.blobs.has(res.sha256)]
+            missing = self.packs.missing_blobs(pack)
             if missing and not sync:
                 raise InvalidInput(
                     f"pack '{pack}' has files that are not installed ({', '.join(missing)}); "

@@ -190,10 +190,6 @@ class ViewBuilder:
             for fd in folders.values():
                 os.close(fd)
 
-    def remove(self, ui: str, profile: str) -> None:
-        """Delete a view."""
-        shutil.rmtree(self.layout.profile_view(ui, profile), ignore_errors=True)
-
     def dangling_links(self, ui: str, profile: str) -> list[str]:
         """Links in a view whose target does not exist."""
         root = self.layout.profile_view(ui, profile)
