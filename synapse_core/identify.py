@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from synapse_core.blobs import hash_file
+from synapse_core.hashing import hash_file
 from synapse_core.layout import StoreLayout, read_model, write_json
 from synapse_core.models import HashCache, HashCacheEntry
 

@@ -29,6 +29,7 @@ from synapse_core.errors import (
     UpstreamGone,
     unknown_name,
 )
+from synapse_core.hashing import HashAhead
 from synapse_core.history import HistoryEntry, StateHistory
 from synapse_core.kinds import AssetKind
 from synapse_core.layout import StoreLayout, StoreLock, read_model, resolve_root, write_bytes_atomic, write_json
@@ -91,11 +92,13 @@ class Store:
         *,
         registry: PluginRegistry | None = None,
         progress: Progress | None = None,
+        hash_ahead: HashAhead | None = None,
     ) -> None:
+        """``hash_ahead`` hands over local files already being hashed (see :mod:`synapse_core.hashing`)."""
         self.layout = StoreLayout(resolve_root(root))
         self._registry = registry
         self.files = StateFiles(self.layout)
-        self.blobs = BlobStore(self.layout)
+        self.blobs = BlobStore(self.layout, hash_ahead)
         self.history = StateHistory(self.layout.state)
         self.lock = StoreLock(self.layout.lock_file)
         self.progress: Progress = progress or NoProgress()

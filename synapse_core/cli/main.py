@@ -15,6 +15,7 @@ from synapse_core.errors import SynapseError
 
 if TYPE_CHECKING:
     from synapse_core.activation import Switcher
+    from synapse_core.hashing import HashAhead
     from synapse_core.plugins import PluginRegistry
     from synapse_core.store import Store
 
@@ -76,14 +77,14 @@ class CliState:
         layout = StoreLayout(resolve_root(self.root))
         return Switcher(layout, StoreLock(layout.lock_file))
 
-    def store(self, as_json: bool = False) -> Store:
+    def store(self, as_json: bool = False, hash_ahead: HashAhead | None = None) -> Store:
         """The store at the chosen root; long work shows progress on a terminal unless ``as_json``."""
         if self._store is None:
             from synapse_core.cli.progress import TerminalProgress
             from synapse_core.store import Store
 
             progress = None if as_json or not sys.stderr.isatty() else TerminalProgress()
-            self._store = Store(root=self.root, registry=self.registry, progress=progress)
+            self._store = Store(root=self.root, registry=self.registry, progress=progress, hash_ahead=hash_ahead)
         return self._store
 
 

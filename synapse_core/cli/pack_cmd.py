@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import os
+
 import click
 
 from synapse_core.cli.output import emit, human_size, json_option, state
 from synapse_core.errors import InvalidInput
+from synapse_core.hashing import HashAhead
 from synapse_core.kinds import AssetKind
 
 
@@ -53,9 +56,11 @@ def import_(
     as_json: bool,
 ) -> None:
     """Import REF (a file, a folder, or a URL a source plugin knows) as a pack."""
+    # a big file's hashing is most of an import: start it now, while the store loads
+    ahead = HashAhead([ref]) if os.path.isfile(ref) else None
     result = (
         state(ctx)
-        .store(as_json)
+        .store(as_json, hash_ahead=ahead)
         .import_pack(
             ref,
             name=name,
