@@ -8,10 +8,14 @@ published as a blob.
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import json
 import os
-from concurrent.futures import Future, ThreadPoolExecutor
+import queue
+import threading
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -23,12 +27,58 @@ from synapse_core.progress import NoProgress, Progress
 from synapse_core.sources import FetchTarget, Source
 
 WRITEBACK_EVERY = 64 * 1024 * 1024
+HASH_BATCH = 1024 * 1024
+RECEIVE_BUFFERS = 8
+RECEIVE_BUFFER_SIZE = 1024 * 1024  # a reader may wait to fill it: keep it small for slow links
+MAX_QUEUED = RECEIVE_BUFFERS
 
 
-def _update_all(digest: Any, chunks: list[bytes]) -> None:
-    """Hash chunks in order (no join: that would copy every byte once more)."""
-    for chunk in chunks:
-        digest.update(chunk)
+def _write_all(handle: Any, data: bytes | memoryview) -> None:
+    """An unbuffered file may take fewer bytes than offered."""
+    view = memoryview(data)
+    while view:
+        view = view[handle.write(view) :]
+
+
+class _BackgroundHash:
+    """A sha256 fed in order on its own thread, so hashing runs beside the network and the disk.
+
+    Each item is hashed with the GIL released; ``release`` runs once an item's bytes are no
+    longer needed (a buffer goes back to its pool)."""
+
+    def __init__(self, digest: Any) -> None:
+        self.digest = digest
+        self._items: queue.SimpleQueue[tuple[list[Any], Callable[[], None] | None] | None] = queue.SimpleQueue()
+        self._pending = 0
+        self._idle = threading.Condition()
+        self._thread = threading.Thread(target=self._run, name="synapse-hash", daemon=True)
+        self._thread.start()
+
+    def add(self, pieces: list[Any], release: Callable[[], None] | None = None) -> None:
+        """Hash ``pieces`` after everything added before; waits while too much is queued."""
+        with self._idle:
+            self._idle.wait_for(lambda: self._pending < MAX_QUEUED)
+            self._pending += 1
+        self._items.put((pieces, release))
+
+    def _run(self) -> None:
+        while (item := self._items.get()) is not None:
+            pieces, release = item
+            for piece in pieces:
+                self.digest.update(piece)
+            if release:
+                release()
+            with self._idle:
+                self._pending -= 1
+                self._idle.notify_all()
+
+    def wait(self) -> None:
+        """Return once every byte handed over is hashed."""
+        with self._idle:
+            self._idle.wait_for(lambda: self._pending == 0)
+
+    def stop(self) -> None:
+        self._items.put(None)
 
 
 class PartialDownload:
@@ -43,14 +93,12 @@ class PartialDownload:
         tmp.mkdir(parents=True, exist_ok=True)
         self.part = tmp / f"{key}.part"
         self.meta = tmp / f"{key}.part.json"
-        self.digest = hashlib.sha256()
-        self._hasher = ThreadPoolExecutor(max_workers=1, thread_name_prefix="synapse-hash")
-        self._hashing: Future[None] | None = None
+        self._hash = _BackgroundHash(hashlib.sha256())
         self._unhashed: list[bytes] = []
         self._unhashed_size = 0
         self._announced = False
         self._validator = self._read_validator()
-        self._handle = open(self.part, "ab")  # noqa: SIM115 - closed in finish()/abort()
+        self._handle = open(self.part, "ab", buffering=0)  # noqa: SIM115 - closed in finish()/abort()
         self._offset = self._flushed = self._handle.tell()
         if self._offset:
             self._hash_existing()
@@ -65,7 +113,7 @@ class PartialDownload:
     def _hash_existing(self) -> None:
         with open(self.part, "rb") as handle:
             while chunk := handle.read(CHUNK):
-                self.digest.update(chunk)
+                self._hash.digest.update(chunk)
 
     @property
     def offset(self) -> int:
@@ -90,54 +138,68 @@ class PartialDownload:
 
     def write(self, chunk: bytes) -> None:
         """Append bytes; they are hashed a megabyte at a time on another core."""
-        try:
-            self._handle.write(chunk)
-        except OSError as exc:
-            raise SynapseError(f"cannot write {self.target.file_name}: {exc.strerror}") from exc
+        self._append(chunk)
         self._unhashed.append(chunk)
         self._unhashed_size += len(chunk)
-        if self._unhashed_size >= CHUNK:
-            self._hash_pending()
-        self._offset += len(chunk)
+        if self._unhashed_size >= HASH_BATCH:
+            self._hash_unhashed()
+
+    def receive(self, readinto: Callable[[memoryview], int]) -> None:
+        """Append everything ``readinto`` delivers (it fills a buffer and returns the count, 0 at
+        the end). Bytes go from the socket into a few reused buffers, to the file and to the
+        hashing thread without a copy in Python and mostly without the GIL: the fast path for
+        large bodies."""
+        self._hash_unhashed()
+        free: queue.SimpleQueue[bytearray] = queue.SimpleQueue()
+        for _ in range(RECEIVE_BUFFERS):
+            free.put(bytearray(RECEIVE_BUFFER_SIZE))
+        while True:
+            buf = free.get()
+            n = readinto(memoryview(buf))
+            if not n:
+                break
+            view = memoryview(buf)[:n]
+            self._append(view)
+            self._hash.add([view], functools.partial(free.put, buf))
+        self._hash.wait()
+
+    def _append(self, data: bytes | memoryview) -> None:
+        try:
+            _write_all(self._handle, data)
+        except OSError as exc:
+            raise SynapseError(f"cannot write {self.target.file_name}: {exc.strerror}") from exc
+        self._offset += len(data)
         if self._offset - self._flushed >= WRITEBACK_EVERY:
             self._start_writeback()
-        self.progress.advance(len(chunk))
+        self.progress.advance(len(data))
 
     def _start_writeback(self) -> None:
         """Ask the kernel to write what came so far, so the final fsync has little left to do."""
-        self._handle.flush()
         with contextlib.suppress(OSError, AttributeError):
             os.posix_fadvise(self._handle.fileno(), self._flushed, self._offset - self._flushed, os.POSIX_FADV_DONTNEED)
         self._flushed = self._offset
 
-    def _hash_pending(self, wait: bool = False) -> None:
-        """Hand the buffered bytes to the hashing thread (one batch in flight at a time)."""
-        if self._hashing is not None:
-            self._hashing.result()
-            self._hashing = None
+    def _hash_unhashed(self) -> None:
         if self._unhashed:
             batch, self._unhashed, self._unhashed_size = self._unhashed, [], 0
-            self._hashing = self._hasher.submit(_update_all, self.digest, batch)
-        if wait and self._hashing is not None:
-            self._hashing.result()
-            self._hashing = None
+            self._hash.add(batch)
 
     def restart(self) -> None:
         """Throw the partial bytes away: the server sends the file from the start."""
-        self._hash_pending(wait=True)
+        self._hash_unhashed()
+        self._hash.wait()
         self._handle.seek(0)
         self._handle.truncate()
-        self.digest = hashlib.sha256()
+        self._hash.digest = hashlib.sha256()
         self._offset = self._flushed = 0
 
     def finish(self) -> Ingested:
         """Check size and hash, then publish the blob; a mismatch deletes the partial."""
-        self._hash_pending()  # the last batch hashes while the file is synced
-        self._handle.flush()
+        self._hash_unhashed()  # the last batch hashes while the file is synced
         os.fsync(self._handle.fileno())
         self._handle.close()
-        self._hash_pending(wait=True)
-        sha256, size = self.digest.hexdigest(), self._offset
+        self._hash.wait()
+        sha256, size = self._hash.digest.hexdigest(), self._offset
         expected = self.target
         problem = None
         if expected.sha256 and sha256 != expected.sha256:
@@ -155,7 +217,7 @@ class PartialDownload:
         """Close the file, keeping the partial bytes for a later resume."""
         if not self._handle.closed:
             self._handle.close()
-        self._hasher.shutdown(wait=True)
+        self._hash.stop()
 
     def discard(self) -> None:
         """Remove the partial bytes and metadata."""

@@ -161,6 +161,11 @@ class DownloadSink(Protocol):
     def write(self, chunk: bytes) -> None:
         """Append bytes after :attr:`offset`."""
 
+    def receive(self, readinto: Callable[[memoryview], int]) -> None:
+        """Append all that ``readinto`` delivers until it returns 0 (it fills the buffer it is
+        given and returns the byte count, like ``io.RawIOBase.readinto``). The fast way to hand
+        over a large body: no bytes objects are made, and the sink reuses its buffers."""
+
     def restart(self) -> None:
         """Drop the partial bytes: the server did not resume, the data starts again at 0."""
 

@@ -23,6 +23,7 @@ import httpx
 
 from synapse_civitai.credentials import TOKEN_ENV, load_token, redact
 from synapse_civitai.refs import base_url
+from synapse_civitai.transport import READINTO, DownloadTransport
 from synapse_core import __version__
 from synapse_core.errors import SourceError, SynapseError, UpstreamGone
 from synapse_core.sources import DownloadSink
@@ -90,6 +91,25 @@ def looks_like_html(data: bytes) -> bool:
     return head.startswith((b"<!doctype html", b"<html"))
 
 
+Readinto = Callable[[memoryview], int]
+
+
+def _refusing_web_pages(readinto: Readinto, at_start: bool, what: str) -> Readinto:
+    """``readinto`` that refuses a body starting like an HTML page (checked before it is kept)."""
+    first = at_start
+
+    def read(buffer: memoryview) -> int:
+        nonlocal first
+        n = readinto(buffer)
+        if first:
+            first = False
+            if looks_like_html(bytes(buffer[: min(n, 64)])):
+                raise CivitaiError(f"{what}: Civitai sent a web page instead of the model file")
+        return n
+
+    return read
+
+
 def is_web_page(response: httpx.Response, body: bytes | None = None) -> bool:
     """Whether a response is HTML (a Cloudflare check, a maintenance or login page).
 
@@ -121,15 +141,18 @@ class CivitaiClient:
         self.sleep = sleep
         self.api_host = urlsplit(self.base).netloc.lower()
         _read_bigger_pieces()
-        self.http = httpx.Client(
-            timeout=httpx.Timeout(timeout, connect=15.0),
-            follow_redirects=False,
-            headers={"User-Agent": f"Synapse/{__version__} (synapse-store model manager)"},
-        )
+        settings: dict[str, Any] = {
+            "timeout": httpx.Timeout(timeout, connect=15.0),
+            "follow_redirects": False,
+            "headers": {"User-Agent": f"Synapse/{__version__} (synapse-store model manager)"},
+        }
+        self.http = httpx.Client(**settings)
+        self.downloads = httpx.Client(transport=DownloadTransport(timeout), **settings)
 
     def close(self) -> None:
         """Release connections."""
         self.http.close()
+        self.downloads.close()
 
     # -- requests ----------------------------------------------------------------
 
@@ -284,9 +307,9 @@ class CivitaiClient:
         Error statuses raise, except those in ``passthrough``, which the caller handles.
         """
         for _ in range(MAX_REDIRECTS + 1):
-            request = self.http.build_request("GET", url, headers={**headers, **self._headers_for(url)})
+            request = self.downloads.build_request("GET", url, headers={**headers, **self._headers_for(url)})
             try:
-                response = self.http.send(request, stream=True)
+                response = self.downloads.send(request, stream=True)
             except httpx.TransportError as exc:
                 raise Retryable(f"connection failed ({type(exc).__name__})") from exc
             if response.is_redirect:
@@ -312,7 +335,7 @@ class CivitaiClient:
         self.with_retries(what, lambda: self._download_once(url, sink, what))
 
     def _download_once(self, url: str, sink: DownloadSink, what: str) -> None:
-        headers = {}
+        headers = {"Accept-Encoding": "identity"}  # byte ranges of the file itself, not of a compressed form
         if sink.offset:
             headers["Range"] = f"bytes={sink.offset}-"
             if sink.validator:
@@ -332,11 +355,15 @@ class CivitaiClient:
             total = self._prepare(response, sink)
             validator = response.headers.get("etag") or response.headers.get("last-modified")
             sink.begin(total, validator)
+            readinto = response.extensions.get(READINTO)
             try:
-                for index, chunk in enumerate(response.iter_bytes()):
-                    if index == 0 and sink.offset == 0 and looks_like_html(chunk):
-                        raise CivitaiError(f"{what}: Civitai sent a web page instead of the model file")
-                    sink.write(chunk)
+                if readinto is not None:
+                    sink.receive(_refusing_web_pages(readinto, sink.offset == 0, what))
+                else:
+                    for index, chunk in enumerate(response.iter_bytes()):
+                        if index == 0 and sink.offset == 0 and looks_like_html(chunk):
+                            raise CivitaiError(f"{what}: Civitai sent a web page instead of the model file")
+                        sink.write(chunk)
             except (httpx.TransportError, httpx.StreamError) as exc:
                 raise Retryable(f"the download was interrupted ({type(exc).__name__})") from exc
             if total is not None and sink.offset < total:

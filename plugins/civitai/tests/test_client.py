@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Callable
 from urllib.parse import quote
 
 import httpx
@@ -41,6 +42,11 @@ class MemorySink:
 
     def write(self, chunk: bytes) -> None:
         self.data += chunk
+
+    def receive(self, readinto: Callable[[memoryview], int]) -> None:
+        buffer = bytearray(256 * 1024)
+        while n := readinto(memoryview(buffer)):
+            self.data += buffer[:n]
 
     def restart(self) -> None:
         self.restarts += 1

@@ -1,0 +1,96 @@
+"""An httpx transport for file downloads that lets the caller read the body with ``readinto``.
+
+httpx (h11 underneath) hands a body over as new ``bytes`` objects, copying every byte
+twice in Python and holding the GIL while it parses, which starves the thread hashing the
+download. Model files are gigabytes, so downloads go through the standard library's
+``http.client`` instead: the response carries a ``readinto`` extension that fills the
+caller's buffer straight from the socket. Everything else (headers, status, redirects,
+errors, retries) stays plain httpx. Where httpx routes a request through a proxy from the
+environment, its own transport is used and the extension is simply absent.
+"""
+
+from __future__ import annotations
+
+import http.client
+import os
+import socket
+import ssl
+from collections.abc import Iterator
+
+import httpx
+
+READINTO = "synapse.readinto"
+"""``response.extensions[READINTO]``: fills a buffer with body bytes, returns the count (0 at the end)."""
+
+
+def _ssl_context() -> ssl.SSLContext:
+    import certifi  # httpx's own CA bundle, so both transports trust the same roots
+
+    return ssl.create_default_context(cafile=os.environ.get("SSL_CERT_FILE") or certifi.where())
+
+
+def _transport_error(exc: Exception, request: httpx.Request) -> httpx.TransportError:
+    if isinstance(exc, socket.timeout | TimeoutError):
+        return httpx.ReadTimeout(str(exc) or "timed out", request=request)
+    if isinstance(exc, http.client.HTTPException):
+        return httpx.RemoteProtocolError(str(exc) or type(exc).__name__, request=request)
+    return httpx.ReadError(str(exc) or type(exc).__name__, request=request)
+
+
+class _Body(httpx.SyncByteStream):
+    """The response body, as chunks (for httpx) or through ``readinto`` (for the fast path)."""
+
+    def __init__(self, connection: http.client.HTTPConnection, response: http.client.HTTPResponse) -> None:
+        self._connection = connection
+        self._response = response
+        self._request: httpx.Request | None = None
+
+    def readinto(self, buffer: memoryview) -> int:
+        try:
+            return self._response.readinto(buffer)
+        except (OSError, http.client.HTTPException) as exc:
+            raise _transport_error(exc, self._request or httpx.Request("GET", "/")) from exc
+
+    def __iter__(self) -> Iterator[bytes]:
+        buffer = bytearray(1024 * 1024)
+        while n := self.readinto(memoryview(buffer)):
+            yield bytes(buffer[:n])
+
+    def close(self) -> None:
+        self._response.close()
+        self._connection.close()
+
+
+class DownloadTransport(httpx.BaseTransport):
+    """HTTP/1.1 over ``http.client``, one connection per request (downloads are few and long)."""
+
+    def __init__(self, timeout: float) -> None:
+        self.timeout = timeout
+        self._ssl: ssl.SSLContext | None = None
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        url = request.url
+        connection: http.client.HTTPConnection
+        if url.scheme == "https":
+            self._ssl = self._ssl or _ssl_context()
+            connection = http.client.HTTPSConnection(url.host, url.port, timeout=self.timeout, context=self._ssl)
+        else:
+            connection = http.client.HTTPConnection(url.host, url.port, timeout=self.timeout)
+        try:
+            path = url.raw_path.decode("ascii")
+            connection.putrequest(request.method, path, skip_host=True, skip_accept_encoding=True)
+            for name, value in request.headers.raw:
+                connection.putheader(name.decode("latin-1"), value.decode("latin-1"))
+            connection.endheaders(request.read() or None)
+            response = connection.getresponse()
+        except (OSError, http.client.HTTPException) as exc:
+            connection.close()
+            if isinstance(exc, ConnectionRefusedError | socket.gaierror):
+                raise httpx.ConnectError(str(exc), request=request) from exc
+            raise _transport_error(exc, request) from exc
+        body = _Body(connection, response)
+        body._request = request
+        headers = [(name.encode("latin-1"), value.encode("latin-1")) for name, value in response.getheaders()]
+        encoded = response.getheader("content-encoding", "identity").lower() not in ("", "identity")
+        extensions = {} if encoded else {READINTO: body.readinto}  # a coded body must go through httpx's decoder
+        return httpx.Response(response.status, headers=headers, stream=body, extensions=extensions, request=request)
