@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import hashlib
 import os
+import sys
 import threading
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
 HASH_CHUNK = 1024 * 1024
 AHEAD_CHUNK = 8 * 1024 * 1024
+AHEAD_SWITCH_INTERVAL = 0.0005
 Progress = Callable[[int], None]
 
 
@@ -76,6 +78,8 @@ class HashAhead:
     :meth:`take` hands a file's hash to whoever ingests it, provided the file is still the
     one that was hashed (same device, inode, size and modification time); callers check it
     again after they have used the file, as they do with hashes they compute themselves.
+    Meant for a program's start-up: until its hashing is done it lowers the interpreter's
+    switch interval (process-wide), then restores it.
     """
 
     def __init__(self, paths: Sequence[Path | str]) -> None:
@@ -91,15 +95,21 @@ class HashAhead:
 
     @staticmethod
     def _run(queue: list[_Job]) -> None:
-        for job in queue:
-            try:
-                # big reads: while the main thread runs Python code (start-up), this thread gets
-                # the GIL back only every few milliseconds, once per chunk
-                job.result = hash_file(job.path, job.advance, AHEAD_CHUNK)
-            except OSError:
-                job.result = None
-            finally:
-                job.done.set()
+        # While the main thread runs Python code (imports at start-up), this thread waits for
+        # the GIL after each read for up to the switch interval (5 ms by default, longer than
+        # hashing a chunk takes): big reads and a short interval, until the hashing is done.
+        interval = sys.getswitchinterval()
+        sys.setswitchinterval(AHEAD_SWITCH_INTERVAL)
+        try:
+            for job in queue:
+                try:
+                    job.result = hash_file(job.path, job.advance, AHEAD_CHUNK)
+                except OSError:
+                    job.result = None
+                finally:
+                    job.done.set()
+        finally:
+            sys.setswitchinterval(interval)
 
     def take(self, path: Path, stat: os.stat_result, progress: Progress | None = None) -> tuple[str, int] | None:
         """The hash and size of ``path`` (waiting for it), or None if it was not hashed ahead,
