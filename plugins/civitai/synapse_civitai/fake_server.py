@@ -1750,6 +1750,11 @@ class _FakeHTTPServer(ThreadingHTTPServer):
         self._connections_lock = threading.Lock()
         super().__init__(address, _Handler)
 
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """A client that hangs up (as clients do after a redirect) is not worth a traceback."""
+        if not isinstance(sys.exc_info()[1], ConnectionError):
+            super().handle_error(request, client_address)
+
     def track(self, connection: socket.socket, is_open: bool) -> None:
         """Remember open client connections so :meth:`drop_connections` can end them."""
         with self._connections_lock:
