@@ -13,6 +13,7 @@ import email.utils
 import os
 import random
 import re
+import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
@@ -141,18 +142,29 @@ class CivitaiClient:
         self.sleep = sleep
         self.api_host = urlsplit(self.base).netloc.lower()
         _read_bigger_pieces()
-        settings: dict[str, Any] = {
+        self._settings: dict[str, Any] = {
             "timeout": httpx.Timeout(timeout, connect=15.0),
             "follow_redirects": False,
             "headers": {"User-Agent": f"Synapse/{__version__} (synapse-store model manager)"},
         }
-        self.http = httpx.Client(**settings)
-        self.downloads = httpx.Client(transport=DownloadTransport(timeout), **settings)
+        self.http = httpx.Client(**self._settings)
+        self._downloads: httpx.Client | None = None
+        self._downloads_lock = threading.Lock()
+
+    @property
+    def downloads(self) -> httpx.Client:
+        """The client for file downloads (see transport.py); made on first use, as it loads TLS roots."""
+        with self._downloads_lock:
+            if self._downloads is None:
+                timeout = self._settings["timeout"].read
+                self._downloads = httpx.Client(transport=DownloadTransport(timeout), **self._settings)
+            return self._downloads
 
     def close(self) -> None:
         """Release connections."""
         self.http.close()
-        self.downloads.close()
+        if self._downloads is not None:
+            self._downloads.close()
 
     # -- requests ----------------------------------------------------------------
 
