@@ -47,6 +47,10 @@ class KindFolder:
     folder_paths key, or an A1111-family command-line flag; None if nothing can."""
     recursive: bool = True
     """Whether the UI lists files in sub-folders; if not, nested entries are left out."""
+    name_scope: str | None = None
+    """Kinds with the same scope are listed together by the UI (Forge: VAEs and text
+    encoders), so their names conflict across folders; None: names conflict within
+    :attr:`folder` only. Used as the scope's label in conflict reports."""
 
 
 @attrs.frozen

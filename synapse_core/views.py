@@ -114,22 +114,20 @@ def plan_view(
                 left_out.append(_left(name, spec.id, "missing_blob", detail))
             else:
                 path = f"{folder.folder}/{spec.expose}"
-                key = (folder.folder, adapter.conflict_key(spec.kind, spec.expose))
+                key = (folder.name_scope or folder.folder, adapter.conflict_key(spec.kind, spec.expose))
                 contender = Contender(pack=name, resource_id=spec.id, path=path, sha256=locked.sha256)
                 entry: dict[str, Any] = {"path": path, "pack": name, "resource_id": spec.id, "kind": spec.kind.value}
                 entry.update(sha256=locked.sha256, shadows=[])
                 groups.setdefault(key, []).append((contender, entry))
     entries = []
     taken: set[str] = set()
-    for (folder_name, ui_name), group in groups.items():
+    for (scope, ui_name), group in groups.items():
         winner_index = policy.choose(ui_name, [c for c, _ in group]) if len(group) > 1 else 0
         winner = group[winner_index][1]
         for index, (contender, _) in enumerate(group):
             if index != winner_index:
                 winner["shadows"].append(contender.pack)
-                detail = (
-                    f"{contender.pack}'s {contender.path} is shadowed by {winner['pack']} ({folder_name}: '{ui_name}')"
-                )
+                detail = f"{contender.pack}'s {contender.path} is shadowed by {winner['pack']} ({scope}: '{ui_name}')"
                 left_out.append(_left(contender.pack, contender.resource_id, "shadowed", detail))
         if winner["path"] not in taken:
             taken.add(winner["path"])

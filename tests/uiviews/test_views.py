@@ -113,6 +113,29 @@ def test_a1111_family_key_loras_by_stem_comfyui_by_relative_path(store: Store, c
         assert len(status[ui]["shadowed"]) == 1, ui
 
 
+def test_forge_lists_vaes_and_text_encoders_together_so_their_names_conflict(store: Store, tmp_path: Path):
+    vae = tmp_path / "src" / "v" / "ae.safetensors"
+    encoder = tmp_path / "src" / "t" / "ae.safetensors"
+    for seed, path in enumerate((vae, encoder)):
+        path.parent.mkdir(parents=True)
+        path.write_bytes(bytes([seed]) * 1000)
+    import_file(store, vae, "Vae", kind="vae")
+    import_file(store, encoder, "Encoder", kind="text_encoder")
+    root = store.layout.root
+
+    forge = check_view(root, "forge", "global")
+    assert [(e["path"], e["pack"], e["shadows"]) for e in forge["entries"]] == [
+        ("models/text_encoder/ae.safetensors", "Encoder", ["Vae"])
+    ]
+    [shadowed] = forge["left_out"]
+    assert (shadowed["pack"], shadowed["reason"]) == ("Vae", "shadowed")
+    assert "models/VAE + models/text_encoder" in shadowed["detail"]
+    assert not (view_dir(root, "forge") / "models/VAE/ae.safetensors").exists()
+    # ComfyUI keeps VAEs and text encoders apart: both are seen
+    comfy = check_view(root, "comfyui", "global")
+    assert sorted(e["pack"] for e in comfy["entries"]) == ["Encoder", "Vae"] and comfy["left_out"] == []
+
+
 # -- relative links, a movable root ------------------------------------------------------------------------------
 
 

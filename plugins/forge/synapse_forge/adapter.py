@@ -21,6 +21,7 @@ _CHECKPOINT_EXTENSIONS = frozenset({".ckpt", ".safetensors", ".gguf"})
 _MODULE_EXTENSIONS = frozenset({".ckpt", ".pt", ".bin", ".safetensors", ".gguf"})
 _CONTROLNET_EXTENSIONS = frozenset({".pt", ".pth", ".ckpt", ".safetensors", ".bin", ".patch"})
 _CONTROLNET_SOURCE = "modules_forge/shared.py; extensions-builtin/sd_forge_controlnet/lib_controlnet/global_state.py"
+_VAE_AND_TEXT_ENCODERS = "models/VAE + models/text_encoder (one list in Forge)"
 _CHECKPOINT_SOURCE = "modules/sd_models.py list_models"
 
 LAYOUT: Mapping[AssetKind, KindFolder | Unsupported] = {
@@ -48,6 +49,7 @@ LAYOUT: Mapping[AssetKind, KindFolder | Unsupported] = {
         KeyStyle.BASENAME,
         "modules/sd_vae.py refresh_vae_list; modules_forge/main_entry.py refresh_models",
         "--vae-dir",
+        name_scope=_VAE_AND_TEXT_ENCODERS,
     ),
     # Forge shows and looks up ControlNets as "<stem> [<content hash>]" and has no
     # stem-only index, so different files never collide: key by relative path.
@@ -74,6 +76,7 @@ LAYOUT: Mapping[AssetKind, KindFolder | Unsupported] = {
         KeyStyle.BASENAME,
         "modules_forge/main_entry.py refresh_models; modules/cmd_args.py (--text-encoder-dir)",
         "--text-encoder-dir",
+        name_scope=_VAE_AND_TEXT_ENCODERS,
     ),
     # UNet-only files (Flux, GGUF) have no folder of their own: Forge lists them with
     # the checkpoints, its only model list.
@@ -122,7 +125,7 @@ NOTES = (
     "the same flags set earlier in COMMANDLINE_ARGS (and --forge-ref-a1111-home skips flags already given).",
     "Forge does not scan models/LyCORIS: LyCORIS/LoCon files are exposed as LoRAs in models/Lora.",
     "Forge lists VAEs and text encoders together by file name: a VAE and a text encoder with the",
-    "same file name collide.",
+    "same file name conflict, and only the winner is linked.",
 )
 
 
