@@ -15,6 +15,7 @@ import random
 import re
 import threading
 import time
+import urllib.request
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any, TypeVar
@@ -153,11 +154,15 @@ class CivitaiClient:
 
     @property
     def downloads(self) -> httpx.Client:
-        """The client for file downloads (see transport.py); made on first use, as it loads TLS roots."""
+        """The client for file downloads, made on first use: the fast transport of transport.py,
+        unless the environment names a proxy (httpx honours those only with its own transport)."""
         with self._downloads_lock:
             if self._downloads is None:
-                timeout = self._settings["timeout"].read
-                self._downloads = httpx.Client(transport=DownloadTransport(timeout), **self._settings)
+                if urllib.request.getproxies():
+                    self._downloads = httpx.Client(**self._settings)
+                else:
+                    transport = DownloadTransport(self._settings["timeout"].read)
+                    self._downloads = httpx.Client(transport=transport, **self._settings)
             return self._downloads
 
     def close(self) -> None:

@@ -5,8 +5,9 @@ twice in Python and holding the GIL while it parses, which starves the thread ha
 download. Model files are gigabytes, so downloads go through the standard library's
 ``http.client`` instead: the response carries a ``readinto`` extension that fills the
 caller's buffer straight from the socket. Everything else (headers, status, redirects,
-errors, retries) stays plain httpx. Where httpx routes a request through a proxy from the
-environment, its own transport is used and the extension is simply absent.
+errors, retries) stays plain httpx. The client uses httpx's own transport when the
+environment names a proxy (a custom transport would bypass it); responses then simply
+lack the extension, as do content-coded ones.
 """
 
 from __future__ import annotations

@@ -4,9 +4,12 @@ User-Agent, where the token goes, and what answers become which errors (real HTT
 from __future__ import annotations
 
 import hashlib
+import http.client
+import http.server
 import json
+import threading
 from collections.abc import Callable
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
 import httpx
 import pytest
@@ -329,3 +332,51 @@ def test_previews_are_fetched_without_the_token(fake: FakeCivitai, token_client:
     image = fake.get_version(909002).images[0]
     assert token_client.get_bytes(image.url(fake.cdn_url), what="preview") == image.body()
     assert all(r.header("authorization") is None for r in fake.requests_for("cdn"))
+
+
+class _ForwardingProxy(http.server.BaseHTTPRequestHandler):
+    """A plain-HTTP forward proxy: GET http://host/path is fetched and relayed; each URL is recorded."""
+
+    seen: list[str] = []
+
+    def do_GET(self) -> None:
+        self.seen.append(self.path)
+        target = urlsplit(self.path)
+        upstream = http.client.HTTPConnection(target.hostname, target.port, timeout=10)
+        headers = {k: v for k, v in self.headers.items() if k.lower() not in ("proxy-connection", "connection")}
+        upstream.request("GET", target.path + (f"?{target.query}" if target.query else ""), headers=headers)
+        answer = upstream.getresponse()
+        body = answer.read()
+        self.send_response(answer.status)
+        for key, value in answer.getheaders():
+            if key.lower() not in ("transfer-encoding", "connection", "content-length"):
+                self.send_header(key, value)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+        upstream.close()
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+def test_downloads_go_through_a_proxy_named_in_the_environment(
+    fake: FakeCivitai, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    proxy = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _ForwardingProxy)
+    threading.Thread(target=proxy.serve_forever, daemon=True).start()
+    _ForwardingProxy.seen.clear()
+    monkeypatch.setenv("HTTP_PROXY", f"http://127.0.0.1:{proxy.server_address[1]}")
+    monkeypatch.delenv("NO_PROXY", raising=False)
+    monkeypatch.delenv("no_proxy", raising=False)
+    made = CivitaiClient(base=fake.api_url, token="", backoff=0.01)
+    try:
+        sink = MemorySink()
+        made.download(f"{fake.api_url}/api/download/models/909001", sink, what="x")
+    finally:
+        made.close()
+        proxy.shutdown()
+        proxy.server_close()
+    assert hashlib.sha256(sink.data).hexdigest() == fake.file_sha256(808001)
+    assert any("/api/download/models/909001" in url for url in _ForwardingProxy.seen)
+    assert any(urlsplit(url).path.startswith("/model/") for url in _ForwardingProxy.seen), "storage via the proxy"
