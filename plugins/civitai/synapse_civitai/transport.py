@@ -13,7 +13,6 @@ lack the extension, as do content-coded ones.
 from __future__ import annotations
 
 import http.client
-import os
 import socket
 import ssl
 from collections.abc import Iterator
@@ -24,10 +23,6 @@ READINTO = "synapse.readinto"
 """``response.extensions[READINTO]``: fills a buffer with body bytes, returns the count (0 at the end)."""
 
 
-def _ssl_context() -> ssl.SSLContext:
-    import certifi  # httpx's own CA bundle, so both transports trust the same roots
-
-    return ssl.create_default_context(cafile=os.environ.get("SSL_CERT_FILE") or certifi.where())
 
 
 def _transport_error(exc: Exception, request: httpx.Request) -> httpx.TransportError:
@@ -73,7 +68,7 @@ class DownloadTransport(httpx.BaseTransport):
         url = request.url
         connection: http.client.HTTPConnection
         if url.scheme == "https":
-            self._ssl = self._ssl or _ssl_context()
+            self._ssl = self._ssl or httpx.create_ssl_context()  # the roots httpx trusts
             connection = http.client.HTTPSConnection(url.host, url.port, timeout=self.timeout, context=self._ssl)
         else:
             connection = http.client.HTTPConnection(url.host, url.port, timeout=self.timeout)
