@@ -105,3 +105,36 @@ class Discovery:
                 )
             )
         return out
+
+    def adopt_identity(self, name: str) -> list[str]:
+        """Give a freshly imported local pack the metadata a source has for its files; returns warnings."""
+        pack, lock = self.files.pack(name), self.files.lock(name)
+        matches = self.match(sorted({r.sha256 for r in lock.resources.values()}))
+        if not matches:
+            guessed = [s.expose for s in pack.resources if s.kind == AssetKind.OTHER]
+            hint = f"; {', '.join(guessed)} kept kind 'other' (pass --kind)" if guessed else ""
+            return [f"{name}: no source knows these files; the pack keeps its local metadata{hint}"]
+        for spec in pack.resources:
+            match = matches.get(lock.resources[spec.id].sha256)
+            if match is None:
+                continue
+            remote = match[1]
+            pack.source, pack.base_model, pack.creator = remote.pack.source, remote.pack.base_model, remote.pack.creator
+            pack.trigger_words, pack.tags, pack.description = (
+                remote.pack.trigger_words,
+                remote.pack.tags,
+                remote.pack.description,
+            )
+            pack.policy = "pinned"
+            target = remote.resources[0].target
+            spec.kind = remote.resources[0].spec.kind
+            lock.resources[spec.id] = lock.resources[spec.id].model_copy(
+                update={
+                    "url": target.url,
+                    "version_id": target.version_id,
+                    "file_id": target.file_id,
+                    "hashes": dict(target.hashes),
+                }
+            )
+        self.files.save_pack(pack, lock)
+        return []
