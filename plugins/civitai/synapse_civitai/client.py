@@ -148,28 +148,39 @@ class CivitaiClient:
             "follow_redirects": False,
             "headers": {"User-Agent": f"Synapse/{__version__} (synapse-store model manager)"},
         }
-        self.http = httpx.Client(**self._settings)
-        self._downloads: httpx.Client | None = None
-        self._downloads_lock = threading.Lock()
+        self._clients: dict[str, httpx.Client] = {}
+        self._clients_lock = threading.Lock()
+
+    def _client(self, purpose: str, make: Callable[[], httpx.Client]) -> httpx.Client:
+        """Clients are made on first use: each loads TLS roots, and a command often needs one."""
+        with self._clients_lock:
+            if purpose not in self._clients:
+                self._clients[purpose] = make()
+            return self._clients[purpose]
+
+    @property
+    def http(self) -> httpx.Client:
+        """The client for API requests and images (httpx's pooled transport)."""
+        return self._client("api", lambda: httpx.Client(**self._settings))
 
     @property
     def downloads(self) -> httpx.Client:
-        """The client for file downloads, made on first use: the fast transport of transport.py,
-        unless the environment names a proxy (httpx honours those only with its own transport)."""
-        with self._downloads_lock:
-            if self._downloads is None:
-                if urllib.request.getproxies():
-                    self._downloads = httpx.Client(**self._settings)
-                else:
-                    transport = DownloadTransport(self._settings["timeout"].read)
-                    self._downloads = httpx.Client(transport=transport, **self._settings)
-            return self._downloads
+        """The client for model files: the fast transport of transport.py, unless the
+        environment names a proxy (httpx honours those only with its own transport)."""
+
+        def make() -> httpx.Client:
+            if urllib.request.getproxies():
+                return httpx.Client(**self._settings)
+            return httpx.Client(transport=DownloadTransport(self._settings["timeout"].read), **self._settings)
+
+        return self._client("downloads", make)
 
     def close(self) -> None:
         """Release connections."""
-        self.http.close()
-        if self._downloads is not None:
-            self._downloads.close()
+        with self._clients_lock:
+            for client in self._clients.values():
+                client.close()
+            self._clients.clear()
 
     # -- requests ----------------------------------------------------------------
 

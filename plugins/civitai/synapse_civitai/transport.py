@@ -23,8 +23,6 @@ READINTO = "synapse.readinto"
 """``response.extensions[READINTO]``: fills a buffer with body bytes, returns the count (0 at the end)."""
 
 
-
-
 def _transport_error(exc: Exception, request: httpx.Request) -> httpx.TransportError:
     if isinstance(exc, socket.timeout | TimeoutError):
         return httpx.ReadTimeout(str(exc) or "timed out", request=request)
