@@ -12,12 +12,9 @@ fixtures rather than imported from this file.
 
 from __future__ import annotations
 
-import hashlib
-import json
 import os
 import subprocess
 import sys
-import zlib
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
@@ -124,115 +121,6 @@ def synapse(env: dict[str, str], root: Path, tmp_path: Path) -> RunCli:
         )
 
     return run
-
-
-@pytest.fixture
-def ok() -> Callable[[subprocess.CompletedProcess[str]], Any]:
-    """Assert a CLI run succeeded and return its stdout parsed as JSON (or the text)."""
-
-    def check(result: subprocess.CompletedProcess[str]) -> Any:
-        assert result.returncode == 0, f"exit {result.returncode}\nstdout: {result.stdout}\nstderr: {result.stderr}"
-        try:
-            return json.loads(result.stdout)
-        except ValueError:
-            return result.stdout
-
-    return check
-
-
-@pytest.fixture
-def failed() -> Callable[[subprocess.CompletedProcess[str]], str]:
-    """Assert a CLI run failed with one 'error: ...' line and no traceback; return stderr."""
-
-    def check(result: subprocess.CompletedProcess[str]) -> str:
-        assert result.returncode != 0, f"expected a failure\nstdout: {result.stdout}\nstderr: {result.stderr}"
-        assert "Traceback" not in result.stderr, result.stderr
-        assert "error:" in result.stderr, result.stderr
-        return result.stderr
-
-    return check
-
-
-@pytest.fixture
-def pack_files() -> Callable[[Path, str], tuple[dict[str, Any], dict[str, Any]]]:
-    """``pack_files(root, name)``: pack.json and lock.json of a pack, as dicts."""
-
-    def read(store_root: Path, name: str) -> tuple[dict[str, Any], dict[str, Any]]:
-        folder = store_root / "state" / "packs" / name
-        return json.loads((folder / "pack.json").read_text()), json.loads((folder / "lock.json").read_text())
-
-    return read
-
-
-def _blob(store_root: Path, sha256: str) -> Path:
-    return store_root / "data" / "blobs" / "sha256" / sha256[:2] / sha256
-
-
-@pytest.fixture
-def blob() -> Callable[[Path, str], Path]:
-    """``blob(root, sha256)``: where the store keeps that blob."""
-    return _blob
-
-
-@pytest.fixture
-def assert_blob() -> Callable[[Path, str], None]:
-    """``assert_blob(root, sha256)``: the blob is present and its bytes hash to its name."""
-
-    def check(store_root: Path, sha256: str) -> None:
-        path = _blob(store_root, sha256)
-        assert path.is_file(), f"no blob {sha256}"
-        assert hashlib.sha256(path.read_bytes()).hexdigest() == sha256
-
-    return check
-
-
-@pytest.fixture
-def blobs() -> Callable[[Path], list[str]]:
-    """``blobs(root)``: the sha256 of every blob in the store."""
-
-    def names(store_root: Path) -> list[str]:
-        folder = store_root / "data" / "blobs"
-        return sorted(p.name for p in folder.rglob("*") if p.is_file()) if folder.exists() else []
-
-    return names
-
-
-@pytest.fixture
-def partials() -> Callable[[Path], list[Path]]:
-    """``partials(root)``: every file left under data/tmp/."""
-
-    def found(store_root: Path) -> list[Path]:
-        folder = store_root / "data" / "tmp"
-        return sorted(p for p in folder.rglob("*") if p.is_file()) if folder.exists() else []
-
-    return found
-
-
-@pytest.fixture
-def assert_secret_absent() -> Callable[..., None]:
-    """``assert_secret_absent(secret, root, *outputs)``: the secret is in no file under the store
-    root (git objects decompressed too) and in none of the given outputs."""
-
-    def check(secret: str, store_root: Path, *outputs: str) -> None:
-        needle = secret.encode()
-        leaks = []
-        for path in store_root.rglob("*"):
-            if not path.is_file() or path.is_symlink():
-                continue
-            data = path.read_bytes()
-            if needle in data:
-                leaks.append(str(path))
-            elif "objects" in path.parts:
-                try:
-                    if needle in zlib.decompress(data):
-                        leaks.append(f"{path} (git object)")
-                except zlib.error:
-                    pass
-        assert not leaks, f"the secret was written to: {leaks}"
-        for index, text in enumerate(outputs):
-            assert secret not in text, f"the secret is in output #{index}: {text}"
-
-    return check
 
 
 @pytest.fixture

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from civitai_checks import assert_blob, assert_secret_absent, blobs, failed, ok, pack_files
 
 from synapse_civitai.fake_server import FakeCivitai, FakeFile
 from synapse_core.errors import SynapseError
@@ -48,16 +49,7 @@ REFERENCE_FORMS = [
 
 @pytest.mark.parametrize(("ref", "version_id", "file_id", "policy"), REFERENCE_FORMS)
 def test_import_and_install_from_every_reference_form(
-    fake: FakeCivitai,
-    root: Path,
-    synapse: Callable[..., Any],
-    ok: Callable[..., Any],
-    pack_files: Callable[..., Any],
-    assert_blob: Callable[..., None],
-    ref: str,
-    version_id: int,
-    file_id: int,
-    policy: str,
+    fake: FakeCivitai, root: Path, synapse: Callable[..., Any], ref: str, version_id: int, file_id: int, policy: str
 ) -> None:
     ref = ref.replace("{api}", fake.api_url)
     file, version = fake.get_file(file_id)
@@ -100,9 +92,7 @@ def _api_file(fake: FakeCivitai, version_id: int, file_id: int) -> dict[str, Any
     return next(f for f in body["files"] if f["id"] == file_id)
 
 
-def test_pin_and_follow_override_the_default_policy(
-    root: Path, synapse: Callable[..., Any], ok: Callable[..., Any], pack_files: Callable[..., Any]
-) -> None:
+def test_pin_and_follow_override_the_default_policy(root: Path, synapse: Callable[..., Any]) -> None:
     ok(synapse("import", "civitai:424242", "--pin", "--name", "Pinned"))
     ok(synapse("import", "civitai:424242@909001", "--follow", "--name", "Following"))
     assert pack_files(root, "Pinned")[0]["policy"] == "pinned"
@@ -111,9 +101,7 @@ def test_pin_and_follow_override_the_default_policy(
     assert pack_files(root, "Following")[0]["source"]["version_id"] == 909001
 
 
-def test_pack_json_records_the_civitai_metadata(
-    fake: FakeCivitai, root: Path, synapse: Callable[..., Any], ok: Callable[..., Any], pack_files: Callable[..., Any]
-) -> None:
+def test_pack_json_records_the_civitai_metadata(fake: FakeCivitai, root: Path, synapse: Callable[..., Any]) -> None:
     imported = ok(synapse("import", "https://civitai.com/models/424242", "--json"))
     assert [r["installed"] for r in imported["resources"]] == [False], "import alone downloads nothing"
     assert not fake.requests_for("cdn", r"^/model/"), "no model bytes are fetched by import"
@@ -138,9 +126,7 @@ def test_pack_json_records_the_civitai_metadata(
     assert ok(synapse("install", PACK, "--json"))["fetched"] == []  # nothing left to fetch
 
 
-def test_a_model_without_creator_or_trigger_words(
-    fake: FakeCivitai, root: Path, synapse: Callable[..., Any], ok: Callable[..., Any], pack_files: Callable[..., Any]
-) -> None:
+def test_a_model_without_creator_or_trigger_words(fake: FakeCivitai, root: Path, synapse: Callable[..., Any]) -> None:
     """The civitai account's models have no `creator`; empty arrays are absent from /models (removeEmpty)."""
     fake.add_model(600001, name="Official VAE", type="VAE", creator=None)
     fake.add_version(
@@ -192,9 +178,7 @@ def test_kind_mapping(
     assert [r.kind.value for r in store.show(result.pack).pack.resources] == [kind]
 
 
-def test_file_choice_options(
-    fake: FakeCivitai, root: Path, synapse: Callable[..., Any], ok: Callable[..., Any], pack_files: Callable[..., Any]
-) -> None:
+def test_file_choice_options(fake: FakeCivitai, root: Path, synapse: Callable[..., Any]) -> None:
     ok(synapse("import", "civitai:424242", "--file", "808004", "--name", "ByFile"))
     ok(synapse("import", "civitai:424242", "--prefer", "fp=fp32", "--name", "ByPrefer"))
     ok(synapse("import", "civitai:424242@909001", "--all-files", "--name", "AllFiles"))
@@ -213,9 +197,7 @@ def test_file_choice_options(
         assert (root / "data" / "blobs" / "sha256" / sha[:2] / sha).is_file()
 
 
-def test_all_files_of_a_version_get_distinct_names(
-    fake: FakeCivitai, root: Path, synapse: Callable[..., Any], ok: Callable[..., Any], pack_files: Callable[..., Any]
-) -> None:
+def test_all_files_of_a_version_get_distinct_names(fake: FakeCivitai, root: Path, synapse: Callable[..., Any]) -> None:
     """Civitai names both Harbor Mix files harborMix_v30.safetensors: a pack must not hide one behind the other."""
     names = {f["name"] for f in (_api_file(fake, 929001, 828001), _api_file(fake, 929001, 828002))}
     assert len(names) == 1  # the premise: the API gives them the same name
@@ -231,7 +213,7 @@ def test_all_files_of_a_version_get_distinct_names(
 
 
 def test_files_that_share_a_download_url_are_locked_by_file_id(
-    fake: FakeCivitai, root: Path, synapse: Callable[..., Any], ok: Callable[..., Any], pack_files: Callable[..., Any]
+    fake: FakeCivitai, root: Path, synapse: Callable[..., Any]
 ) -> None:
     """Two non-primary files with the same type and metadata share `downloadUrl` (?type=...&format=...),
     which Civitai resolves to one of them: the lock must name each file."""
@@ -253,9 +235,7 @@ def test_files_that_share_a_download_url_are_locked_by_file_id(
     assert {i: r["sha256"] for i, r in by_file.items()} == {i: fake.file_sha256(i) for i in (662101, 662102, 662103)}
 
 
-def test_file_choices_that_match_nothing_are_clear_errors(
-    root: Path, synapse: Callable[..., Any], failed: Callable[..., str]
-) -> None:
+def test_file_choices_that_match_nothing_are_clear_errors(root: Path, synapse: Callable[..., Any]) -> None:
     err = failed(synapse("import", "civitai:424242", "--file", "123"))
     assert "123" in err and "808003" in err and "808004" in err  # it lists the version's files
     err = failed(synapse("import", "civitai:424242", "--prefer", "fp=bf16"))
@@ -263,9 +243,7 @@ def test_file_choices_that_match_nothing_are_clear_errors(
     assert not list((root / "state" / "packs").iterdir())
 
 
-def test_a_name_clash_is_a_clear_error_and_name_resolves_it(
-    root: Path, synapse: Callable[..., Any], ok: Callable[..., Any], failed: Callable[..., str]
-) -> None:
+def test_a_name_clash_is_a_clear_error_and_name_resolves_it(root: Path, synapse: Callable[..., Any]) -> None:
     ok(synapse("import", "civitai:424242"))
     err = failed(synapse("import", "civitai:424242@909001"))
     assert PACK in err and "--name" in err
@@ -274,7 +252,7 @@ def test_a_name_clash_is_a_clear_error_and_name_resolves_it(
 
 
 def test_pack_names_are_sanitised_from_the_model_name(
-    fake: FakeCivitai, root: Path, synapse: Callable[..., Any], ok: Callable[..., Any]
+    fake: FakeCivitai, root: Path, synapse: Callable[..., Any]
 ) -> None:
     fake.add_model(620001, name="../Été: Lights / v2 *best*", type="LORA")
     fake.add_version(620001, 621001, name="v1", files=[FakeFile(622001, "ete.safetensors", size=1000)])
@@ -285,7 +263,7 @@ def test_pack_names_are_sanitised_from_the_model_name(
 
 
 def test_unsafe_file_names_from_civitai_are_made_safe(
-    fake: FakeCivitai, root: Path, synapse: Callable[..., Any], ok: Callable[..., Any], pack_files: Callable[..., Any]
+    fake: FakeCivitai, root: Path, synapse: Callable[..., Any]
 ) -> None:
     fake.add_model(630001, name="Evil Names", type="LORA")
     fake.add_version(
@@ -303,9 +281,7 @@ def test_unsafe_file_names_from_civitai_are_made_safe(
     ok(synapse("install", "EvilNames"))
 
 
-def test_previews_skip_videos(
-    fake: FakeCivitai, root: Path, synapse: Callable[..., Any], ok: Callable[..., Any]
-) -> None:
+def test_previews_skip_videos(fake: FakeCivitai, root: Path, synapse: Callable[..., Any]) -> None:
     result = ok(synapse("import", "civitai:626262", "--json"))
     assert result["previews"] == 1
     folder = root / "state" / "packs" / "HarborMix" / "resources" / "previews"
@@ -314,9 +290,7 @@ def test_previews_skip_videos(
     assert not any(r.path.endswith(".mp4") for r in fake.requests_for("cdn")), "the video was not fetched"
 
 
-def test_video_previews_are_kept_when_asked(
-    fake: FakeCivitai, root: Path, synapse: Callable[..., Any], ok: Callable[..., Any]
-) -> None:
+def test_video_previews_are_kept_when_asked(fake: FakeCivitai, root: Path, synapse: Callable[..., Any]) -> None:
     result = ok(synapse("import", "civitai:626262", "--video-previews", "--json"))
     assert result["previews"] == 2
     folder = root / "state" / "packs" / "HarborMix" / "resources" / "previews"
@@ -325,9 +299,7 @@ def test_video_previews_are_kept_when_asked(
     assert any(r.path.endswith(".mp4") for r in fake.requests_for("cdn")), "the video was fetched"
 
 
-def test_a_preview_failure_never_fails_the_import(
-    fake: FakeCivitai, root: Path, synapse: Callable[..., Any], ok: Callable[..., Any], pack_files: Callable[..., Any]
-) -> None:
+def test_a_preview_failure_never_fails_the_import(fake: FakeCivitai, root: Path, synapse: Callable[..., Any]) -> None:
     fake.inject(r"^/images/", 500, times=None, server="cdn")
     run = synapse("import", "civitai:424242", "--json")
     result = ok(run)
@@ -338,7 +310,7 @@ def test_a_preview_failure_never_fails_the_import(
     ok(synapse("install", PACK))
 
 
-def test_a_model_that_does_not_exist(root: Path, synapse: Callable[..., Any], failed: Callable[..., str]) -> None:
+def test_a_model_that_does_not_exist(root: Path, synapse: Callable[..., Any]) -> None:
     err = failed(synapse("import", "https://civitai.com/models/999999"))
     assert "999999" in err and "not found" in err.lower()
     err = failed(synapse("import", "civitai:424242@999998"))
@@ -346,7 +318,7 @@ def test_a_model_that_does_not_exist(root: Path, synapse: Callable[..., Any], fa
     assert not list((root / "state" / "packs").iterdir())
 
 
-def test_a_bad_reference_is_a_clear_error(root: Path, synapse: Callable[..., Any], failed: Callable[..., str]) -> None:
+def test_a_bad_reference_is_a_clear_error(root: Path, synapse: Callable[..., Any]) -> None:
     run = synapse("import", "https://civitai.com/images/123")
     err = failed(run)
     assert "civitai.com/models/ID" in err
@@ -354,7 +326,7 @@ def test_a_bad_reference_is_a_clear_error(root: Path, synapse: Callable[..., Any
 
 
 def test_importing_an_archived_model_says_it_is_archived(
-    fake: FakeCivitai, root: Path, synapse: Callable[..., Any], failed: Callable[..., str]
+    fake: FakeCivitai, root: Path, synapse: Callable[..., Any]
 ) -> None:
     """Archived models keep their page but lose files and downloadUrl (civitai-api.md 2.1, 5.2)."""
     fake.get_model(424242).mode = "Archived"
@@ -365,13 +337,7 @@ def test_importing_an_archived_model_says_it_is_archived(
 
 
 def test_a_file_without_a_sha256_from_civitai_is_hashed_here(
-    fake: FakeCivitai,
-    add_model: Callable[..., FakeFile],
-    root: Path,
-    synapse: Callable[..., Any],
-    ok: Callable[..., Any],
-    pack_files: Callable[..., Any],
-    assert_blob: Callable[..., None],
+    fake: FakeCivitai, add_model: Callable[..., FakeFile], root: Path, synapse: Callable[..., Any]
 ) -> None:
     """While Civitai is still scanning, `hashes` is {}: say so, and keep the hash computed here."""
     add_model(640001, 641001, 642001, size=50_000, hashes={}, name="Fresh Upload")
@@ -387,9 +353,7 @@ def test_a_file_without_a_sha256_from_civitai_is_hashed_here(
 # -- search and identify -------------------------------------------------------------------------------------------
 
 
-def test_remote_search_returns_the_fakes_model(
-    fake: FakeCivitai, synapse: Callable[..., Any], ok: Callable[..., Any]
-) -> None:
+def test_remote_search_returns_the_fakes_model(fake: FakeCivitai, synapse: Callable[..., Any]) -> None:
     result = ok(synapse("search", "paper", "--remote", "--json"))
     hits = {h["ref"]: h for h in result["remote"]}
     model = fake.get_model(424242)
@@ -403,9 +367,7 @@ def test_remote_search_returns_the_fakes_model(
     assert fake.requests_for("api", r"^/api/v1/models$")[-1].param("query") == "paper"
 
 
-def test_remote_search_filters_by_type_and_base_model(
-    fake: FakeCivitai, synapse: Callable[..., Any], ok: Callable[..., Any]
-) -> None:
+def test_remote_search_filters_by_type_and_base_model(fake: FakeCivitai, synapse: Callable[..., Any]) -> None:
     fake.add_model(650001, name="Paper Cut Mix", type="Checkpoint", tags=["paper"])
     fake.add_version(
         650001, 651001, name="v1", base_model="SDXL 1.0", files=[FakeFile(652001, "pc.safetensors", size=10)]
@@ -420,24 +382,20 @@ def test_remote_search_filters_by_type_and_base_model(
     assert refs(by_base) == ["civitai:424242"]  # its v1.0 is SD 1.5; Paper Cut Mix is SDXL only
 
 
-def test_remote_search_by_a_kind_civitai_has_no_type_for_finds_nothing_else(
-    synapse: Callable[..., Any], ok: Callable[..., Any]
-) -> None:
+def test_remote_search_by_a_kind_civitai_has_no_type_for_finds_nothing_else(synapse: Callable[..., Any]) -> None:
     """--type text_encoder must not return LoRAs: the kind filter applies to remote hits too."""
     result = ok(synapse("search", "paper", "--remote", "--type", "text_encoder", "--json"))
     assert [h for h in result["remote"] if h["kind"] != "text_encoder"] == []
 
 
-def test_local_search_finds_imported_packs_by_trigger_word(
-    root: Path, synapse: Callable[..., Any], ok: Callable[..., Any]
-) -> None:
+def test_local_search_finds_imported_packs_by_trigger_word(root: Path, synapse: Callable[..., Any]) -> None:
     ok(synapse("import", "civitai:424242"))
     result = ok(synapse("search", "paperlantern", "--json"))
     assert [p["name"] for p in result["local"]] == [PACK]
     assert result["remote"] == []
 
 
-def test_a_search_overload_is_retried(fake: FakeCivitai, synapse: Callable[..., Any], ok: Callable[..., Any]) -> None:
+def test_a_search_overload_is_retried(fake: FakeCivitai, synapse: Callable[..., Any]) -> None:
     fake.inject(r"^/api/v1/models$", 503, times=1)
     result = ok(synapse("search", "paper", "--remote", "--json"))
     assert "civitai:424242" in {h["ref"] for h in result["remote"]}
@@ -445,7 +403,7 @@ def test_a_search_overload_is_retried(fake: FakeCivitai, synapse: Callable[..., 
 
 
 def test_identify_finds_a_file_by_hash(
-    fake: FakeCivitai, tmp_path: Path, root: Path, synapse: Callable[..., Any], ok: Callable[..., Any]
+    fake: FakeCivitai, tmp_path: Path, root: Path, synapse: Callable[..., Any]
 ) -> None:
     local = tmp_path / "downloads" / "mystery.safetensors"
     local.parent.mkdir()
@@ -467,13 +425,7 @@ def test_identify_finds_a_file_by_hash(
 
 
 def test_import_identify_gives_a_local_file_the_civitai_metadata(
-    fake: FakeCivitai,
-    tmp_path: Path,
-    root: Path,
-    synapse: Callable[..., Any],
-    ok: Callable[..., Any],
-    pack_files: Callable[..., Any],
-    assert_blob: Callable[..., None],
+    fake: FakeCivitai, tmp_path: Path, root: Path, synapse: Callable[..., Any]
 ) -> None:
     local = tmp_path / "downloads" / "renamed_by_me.safetensors"
     local.parent.mkdir()
@@ -495,7 +447,7 @@ def test_import_identify_gives_a_local_file_the_civitai_metadata(
 
 
 def test_import_identify_of_an_unknown_file_keeps_local_metadata(
-    tmp_path: Path, root: Path, synapse: Callable[..., Any], ok: Callable[..., Any], pack_files: Callable[..., Any]
+    tmp_path: Path, root: Path, synapse: Callable[..., Any]
 ) -> None:
     local = tmp_path / "mine.safetensors"
     local.write_bytes(os.urandom(2048))
@@ -509,13 +461,7 @@ def test_import_identify_of_an_unknown_file_keeps_local_metadata(
 
 
 def test_login_status_logout(
-    fake: FakeCivitai,
-    tmp_path: Path,
-    env: dict[str, str],
-    root: Path,
-    synapse: Callable[..., Any],
-    ok: Callable[..., Any],
-    assert_secret_absent: Callable[..., None],
+    fake: FakeCivitai, tmp_path: Path, env: dict[str, str], root: Path, synapse: Callable[..., Any]
 ) -> None:
     outputs = []
     run = synapse("civitai", "status", root=None)
@@ -558,16 +504,12 @@ def test_login_status_logout(
     assert_secret_absent(TOKEN, root, *outputs)
 
 
-def test_login_rejects_an_empty_key(
-    env: dict[str, str], synapse: Callable[..., Any], failed: Callable[..., str]
-) -> None:
+def test_login_rejects_an_empty_key(env: dict[str, str], synapse: Callable[..., Any]) -> None:
     failed(synapse("civitai", "login", "--token-stdin", input="\n", root=None))
     assert not (Path(env["XDG_CONFIG_HOME"]) / "synapse" / "credentials.toml").exists()
 
 
-def test_a_login_error_names_the_variable_in_process(
-    fake: FakeCivitai, root: Path, env: dict[str, str], blobs: Callable[[Path], list[str]]
-) -> None:
+def test_a_login_error_names_the_variable_in_process(fake: FakeCivitai, root: Path, env: dict[str, str]) -> None:
     """The same through the Store API: UpstreamGone is not raised, the pack stays 'ok'."""
     fake.get_version(909002).require_auth = True
     store = Store(root=root, registry=make_registry(entry_points=True, env=env))

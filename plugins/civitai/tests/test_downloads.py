@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from civitai_checks import assert_blob, assert_secret_absent, blobs, failed, ok, pack_files, partials
 
 from synapse_civitai.fake_server import FakeCivitai, FakeFile
 
@@ -50,15 +51,7 @@ def _cdn_file_requests(fake: FakeCivitai, file_id: int) -> list[Any]:
 
 
 def test_kill_9_halfway_then_install_resumes_with_range(
-    fake: FakeCivitai,
-    big: FakeFile,
-    root: Path,
-    env: dict[str, str],
-    synapse: Callable[..., Any],
-    ok: Callable[..., Any],
-    blobs: Callable[[Path], list[str]],
-    partials: Callable[[Path], list[Path]],
-    assert_blob: Callable[..., None],
+    fake: FakeCivitai, big: FakeFile, root: Path, env: dict[str, str], synapse: Callable[..., Any]
 ) -> None:
     sha = fake.file_sha256(big.id)
     ok(synapse("import", "civitai:660001"))
@@ -89,12 +82,7 @@ def test_kill_9_halfway_then_install_resumes_with_range(
 
 
 def test_a_200_answer_to_a_range_request_restarts_cleanly(
-    fake: FakeCivitai,
-    root: Path,
-    synapse: Callable[..., Any],
-    ok: Callable[..., Any],
-    partials: Callable[[Path], list[Path]],
-    assert_blob: Callable[..., None],
+    fake: FakeCivitai, root: Path, synapse: Callable[..., Any]
 ) -> None:
     """A server that ignores Range sends the whole file: it must not be appended to the partial."""
     ok(synapse("import", "civitai:424242"))
@@ -111,12 +99,7 @@ def test_a_200_answer_to_a_range_request_restarts_cleanly(
 
 
 def test_a_partial_that_already_holds_the_whole_file_is_published(
-    fake: FakeCivitai,
-    root: Path,
-    synapse: Callable[..., Any],
-    ok: Callable[..., Any],
-    partials: Callable[[Path], list[Path]],
-    assert_blob: Callable[..., None],
+    fake: FakeCivitai, root: Path, synapse: Callable[..., Any]
 ) -> None:
     """Killed after the last byte but before publishing: the resume asks for nothing more (416)."""
     ok(synapse("import", "civitai:424242"))
@@ -130,12 +113,7 @@ def test_a_partial_that_already_holds_the_whole_file_is_published(
 
 
 def test_a_truncated_body_is_retried_and_completes(
-    fake: FakeCivitai,
-    add_model: Callable[..., FakeFile],
-    root: Path,
-    synapse: Callable[..., Any],
-    ok: Callable[..., Any],
-    assert_blob: Callable[..., None],
+    fake: FakeCivitai, add_model: Callable[..., FakeFile], root: Path, synapse: Callable[..., Any]
 ) -> None:
     file = add_model(670001, 671001, 672001, size=3 * MIB, name="Cut Short")
     ok(synapse("import", "civitai:670001"))
@@ -153,9 +131,7 @@ def test_a_truncated_body_is_retried_and_completes(
 # -- retries and backoff -------------------------------------------------------------------------------------------
 
 
-def test_503_twice_then_success(
-    fake: FakeCivitai, root: Path, synapse: Callable[..., Any], ok: Callable[..., Any], assert_blob: Callable[..., None]
-) -> None:
+def test_503_twice_then_success(fake: FakeCivitai, root: Path, synapse: Callable[..., Any]) -> None:
     ok(synapse("import", "civitai:424242"))
     knob = fake.inject(r"^/api/download/models/909002$", 503, times=2)
     ok(synapse("install", PACK))
@@ -164,9 +140,7 @@ def test_503_twice_then_success(
     assert_blob(root, fake.file_sha256(808003))
 
 
-def test_429_with_retry_after_is_honoured(
-    fake: FakeCivitai, root: Path, synapse: Callable[..., Any], ok: Callable[..., Any], assert_blob: Callable[..., None]
-) -> None:
+def test_429_with_retry_after_is_honoured(fake: FakeCivitai, root: Path, synapse: Callable[..., Any]) -> None:
     ok(synapse("import", "civitai:424242"))
     fake.inject(r"^/api/download/models/909002$", 429, times=1, headers={"Retry-After": "1"})
     ok(synapse("install", PACK))
@@ -176,14 +150,7 @@ def test_429_with_retry_after_is_honoured(
     assert_blob(root, fake.file_sha256(808003))
 
 
-def test_429_forever_is_a_clear_error_after_retries(
-    fake: FakeCivitai,
-    root: Path,
-    synapse: Callable[..., Any],
-    ok: Callable[..., Any],
-    failed: Callable[..., str],
-    blobs: Callable[[Path], list[str]],
-) -> None:
+def test_429_forever_is_a_clear_error_after_retries(fake: FakeCivitai, root: Path, synapse: Callable[..., Any]) -> None:
     ok(synapse("import", "civitai:424242"))
     fake.inject(r"^/api/download/models/909002$", 429, times=None)
     err = failed(synapse("install", PACK))
@@ -196,15 +163,7 @@ def test_429_forever_is_a_clear_error_after_retries(
 
 
 def test_a_gated_model_needs_the_token_and_the_token_stays_on_the_api_host(
-    fake: FakeCivitai,
-    add_model: Callable[..., FakeFile],
-    root: Path,
-    synapse: Callable[..., Any],
-    ok: Callable[..., Any],
-    failed: Callable[..., str],
-    blobs: Callable[[Path], list[str]],
-    assert_blob: Callable[..., None],
-    assert_secret_absent: Callable[..., None],
+    fake: FakeCivitai, add_model: Callable[..., FakeFile], root: Path, synapse: Callable[..., Any]
 ) -> None:
     file = add_model(680001, 681001, 682001, size=20_000, name="Members Only", require_auth=True)
     ok(synapse("import", "civitai:680001"))
@@ -228,13 +187,7 @@ def test_a_gated_model_needs_the_token_and_the_token_stays_on_the_api_host(
 
 
 def test_early_access_names_the_deadline(
-    fake: FakeCivitai,
-    add_model: Callable[..., FakeFile],
-    root: Path,
-    synapse: Callable[..., Any],
-    ok: Callable[..., Any],
-    failed: Callable[..., str],
-    pack_files: Callable[..., Any],
+    fake: FakeCivitai, add_model: Callable[..., FakeFile], root: Path, synapse: Callable[..., Any]
 ) -> None:
     add_model(
         690001, 691001, 692001, name="Soon", availability="EarlyAccess", early_access_deadline="2099-05-04T03:02:01Z"
@@ -246,12 +199,7 @@ def test_early_access_names_the_deadline(
 
 
 def test_downloads_disabled_by_the_creator(
-    fake: FakeCivitai,
-    add_model: Callable[..., FakeFile],
-    root: Path,
-    synapse: Callable[..., Any],
-    ok: Callable[..., Any],
-    failed: Callable[..., str],
+    fake: FakeCivitai, add_model: Callable[..., FakeFile], root: Path, synapse: Callable[..., Any]
 ) -> None:
     add_model(700001, 701001, 702001, name="Generate Only", usage_control="Generation")
     ok(synapse("import", "civitai:700001"))
@@ -261,12 +209,7 @@ def test_downloads_disabled_by_the_creator(
 
 
 def test_a_version_gone_upstream_marks_the_pack_removed_and_keeps_its_metadata(
-    fake: FakeCivitai,
-    root: Path,
-    synapse: Callable[..., Any],
-    ok: Callable[..., Any],
-    failed: Callable[..., str],
-    pack_files: Callable[..., Any],
+    fake: FakeCivitai, root: Path, synapse: Callable[..., Any]
 ) -> None:
     ok(synapse("import", "civitai:424242"))
     pack_before, lock_before = pack_files(root, PACK)
@@ -283,12 +226,7 @@ def test_a_version_gone_upstream_marks_the_pack_removed_and_keeps_its_metadata(
 
 
 def test_a_transient_storage_404_is_retried_and_does_not_mark_the_pack_removed(
-    fake: FakeCivitai,
-    root: Path,
-    synapse: Callable[..., Any],
-    ok: Callable[..., Any],
-    pack_files: Callable[..., Any],
-    assert_blob: Callable[..., None],
+    fake: FakeCivitai, root: Path, synapse: Callable[..., Any]
 ) -> None:
     """civitai-api.md 1.6: a storage-resolve failure is a 404 with Cache-Control: private, no-store."""
     ok(synapse("import", "civitai:424242"))
@@ -300,12 +238,7 @@ def test_a_transient_storage_404_is_retried_and_does_not_mark_the_pack_removed(
 
 
 def test_a_pack_back_upstream_is_no_longer_marked_removed(
-    fake: FakeCivitai,
-    root: Path,
-    synapse: Callable[..., Any],
-    ok: Callable[..., Any],
-    failed: Callable[..., str],
-    pack_files: Callable[..., Any],
+    fake: FakeCivitai, root: Path, synapse: Callable[..., Any]
 ) -> None:
     ok(synapse("import", "civitai:424242"))
     fake.get_version(909002).published = False
@@ -317,12 +250,7 @@ def test_a_pack_back_upstream_is_no_longer_marked_removed(
 
 
 def test_an_archived_model_is_a_410_and_marks_the_pack_archived(
-    fake: FakeCivitai,
-    root: Path,
-    synapse: Callable[..., Any],
-    ok: Callable[..., Any],
-    failed: Callable[..., str],
-    pack_files: Callable[..., Any],
+    fake: FakeCivitai, root: Path, synapse: Callable[..., Any]
 ) -> None:
     ok(synapse("import", "civitai:424242"))
     fake.get_model(424242).mode = "Archived"
@@ -338,14 +266,7 @@ def test_an_archived_model_is_a_410_and_marks_the_pack_archived(
 
 
 def test_bytes_that_do_not_match_civitais_sha256_leave_nothing(
-    fake: FakeCivitai,
-    add_model: Callable[..., FakeFile],
-    root: Path,
-    synapse: Callable[..., Any],
-    ok: Callable[..., Any],
-    failed: Callable[..., str],
-    blobs: Callable[[Path], list[str]],
-    partials: Callable[[Path], list[Path]],
+    fake: FakeCivitai, add_model: Callable[..., FakeFile], root: Path, synapse: Callable[..., Any]
 ) -> None:
     wrong = "AB" * 32
     file = add_model(
@@ -366,12 +287,7 @@ def test_bytes_that_do_not_match_civitais_sha256_leave_nothing(
 
 
 def test_a_short_file_without_a_civitai_sha256_is_refused(
-    fake: FakeCivitai,
-    add_model: Callable[..., FakeFile],
-    root: Path,
-    synapse: Callable[..., Any],
-    failed: Callable[..., str],
-    blobs: Callable[[Path], list[str]],
+    fake: FakeCivitai, add_model: Callable[..., FakeFile], root: Path, synapse: Callable[..., Any]
 ) -> None:
     """No SHA256 yet (scan pending) and a body cut short with no Content-Length: the size Civitai
     gives (sizeKB) is the only check left, and it must be made."""
@@ -384,12 +300,7 @@ def test_a_short_file_without_a_civitai_sha256_is_refused(
 
 
 def test_a_web_page_where_a_file_was_expected_is_an_error_not_a_file(
-    fake: FakeCivitai,
-    root: Path,
-    synapse: Callable[..., Any],
-    ok: Callable[..., Any],
-    failed: Callable[..., str],
-    blobs: Callable[[Path], list[str]],
+    fake: FakeCivitai, root: Path, synapse: Callable[..., Any]
 ) -> None:
     ok(synapse("import", "civitai:424242"))
     page = b"<!DOCTYPE html><html><body>Just a moment...</body></html>"
@@ -412,7 +323,7 @@ def test_a_web_page_where_a_file_was_expected_is_an_error_not_a_file(
 
 
 def test_a_web_page_where_json_was_expected_fails_the_import(
-    fake: FakeCivitai, root: Path, synapse: Callable[..., Any], failed: Callable[..., str]
+    fake: FakeCivitai, root: Path, synapse: Callable[..., Any]
 ) -> None:
     fake.inject_html(r"^/api/v1/models/424242$", 200, times=None)
     err = failed(synapse("import", "civitai:424242"))
@@ -424,13 +335,7 @@ def test_a_web_page_where_json_was_expected_fails_the_import(
 
 
 def test_the_token_appears_in_no_file_and_no_output(
-    fake: FakeCivitai,
-    add_model: Callable[..., FakeFile],
-    root: Path,
-    synapse: Callable[..., Any],
-    ok: Callable[..., Any],
-    failed: Callable[..., str],
-    assert_secret_absent: Callable[..., None],
+    fake: FakeCivitai, add_model: Callable[..., FakeFile], root: Path, synapse: Callable[..., Any]
 ) -> None:
     fake.add_token(TOKEN)
     add_model(730001, 731001, 732001, name="Gated One", require_auth=True)
@@ -499,11 +404,7 @@ def _run_with_tty_stderr(argv: list[str], env: dict[str, str]) -> tuple[int, str
 
 
 def test_progress_on_a_terminal_only_and_never_with_json(
-    fake: FakeCivitai,
-    root: Path,
-    env: dict[str, str],
-    synapse: Callable[..., Any],
-    ok: Callable[..., Any],
+    fake: FakeCivitai, root: Path, env: dict[str, str], synapse: Callable[..., Any]
 ) -> None:
     ok(synapse("import", "civitai:424242"))
     ok(synapse("import", "civitai:626262"))
@@ -519,13 +420,7 @@ def test_progress_on_a_terminal_only_and_never_with_json(
     assert out.lstrip().startswith("{")
 
 
-def test_files_download_in_parallel(
-    fake: FakeCivitai,
-    root: Path,
-    synapse: Callable[..., Any],
-    ok: Callable[..., Any],
-    blobs: Callable[[Path], list[str]],
-) -> None:
+def test_files_download_in_parallel(fake: FakeCivitai, root: Path, synapse: Callable[..., Any]) -> None:
     files = [
         FakeFile(752000 + i, f"part{i}.safetensors", size=150_000, metadata={"fp": fp}, primary=i == 0)
         for i, fp in enumerate(("fp16", "fp32", "bf16"))
@@ -543,11 +438,7 @@ def test_files_download_in_parallel(
 
 
 def test_two_files_with_the_same_bytes_in_one_install(
-    fake: FakeCivitai,
-    root: Path,
-    synapse: Callable[..., Any],
-    ok: Callable[..., Any],
-    assert_blob: Callable[..., None],
+    fake: FakeCivitai, root: Path, synapse: Callable[..., Any]
 ) -> None:
     """Civitai has duplicate files (civitai-api.md 1.4): e.g. the same weights as Model and Pruned Model."""
     fp16 = {"format": "SafeTensor", "size": "pruned", "fp": "fp16"}
