@@ -358,6 +358,14 @@ class CivitaiClient:
             return
         raise CivitaiError(f"{what}: too many redirects")
 
+    def download_name(self, url: str, *, what: str) -> str | None:
+        """The file name the storage gives in Content-Disposition (asks for one byte, once)."""
+        try:
+            with self._open(url, {"Range": "bytes=0-0", "Accept-Encoding": "identity"}, what) as response:
+                return filename_from_disposition(response.headers)
+        except Retryable:
+            return None
+
     def download(self, url: str, sink: DownloadSink, *, what: str) -> None:
         """Stream a file into ``sink``, resuming with Range/If-Range and retrying as needed."""
         self.with_retries(what, lambda: self._download_once(url, sink, what))

@@ -165,7 +165,6 @@ class CivitaiSource(Source):
         size_kb = file.get("sizeKB")
         # kept without a SHA256 too: then the size is the only check a truncated download meets
         size = round(float(size_kb) * 1024) if isinstance(size_kb, int | float) and size_kb >= 0 else None
-        file_name = sanitize_file_name(str(file.get("name") or f"civitai_{file.get('id')}"))
         url = file.get("downloadUrl")
         primary = primary_file(version.get("files") or [])
         if not url or (file.get("id") is not None and file is not primary):
@@ -174,6 +173,7 @@ class CivitaiSource(Source):
             parts = urlsplit(url) if url else None
             origin = f"{parts.scheme}://{parts.netloc}" if parts and parts.netloc else base_url()
             url = f"{origin}/api/download/models/{version['id']}?fileId={file.get('id')}"
+        file_name = sanitize_file_name(str(file.get("name") or self._name_from_storage(url, file)))
         target = FetchTarget(
             file_name=file_name,
             url=url,
@@ -188,6 +188,15 @@ class CivitaiSource(Source):
 
         spec = ResourceSpec(id=rid, kind=kind, expose=file_name, prefer=file_metadata(file))
         return ResolvedResource(spec=spec, target=target)
+
+    def _name_from_storage(self, url: str, file: Mapping[str, Any]) -> str:
+        """A file the API lists without a name: the one the storage's Content-Disposition gives
+        (both come from Civitai's getDownloadFilename), else ``civitai_<file id>``."""
+        fallback = f"civitai_{file.get('id')}"
+        try:
+            return self.client.download_name(url, what=fallback) or fallback
+        except SynapseError:
+            return fallback
 
     def _previews(self, version: Mapping[str, Any], videos: bool = False) -> tuple[PreviewImage, ...]:
         kinds = ("image", "video") if videos else ("image",)

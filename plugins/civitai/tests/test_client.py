@@ -380,3 +380,22 @@ def test_downloads_go_through_a_proxy_named_in_the_environment(
     assert hashlib.sha256(sink.data).hexdigest() == fake.file_sha256(808001)
     assert any("/api/download/models/909001" in url for url in _ForwardingProxy.seen)
     assert any(urlsplit(url).path.startswith("/model/") for url in _ForwardingProxy.seen), "storage via the proxy"
+
+
+def test_a_file_the_api_lists_without_a_name_is_named_by_the_storage(fake: FakeCivitai, client: CivitaiClient) -> None:
+    """Civitai names files[].name and Content-Disposition with the same rule, so the header can stand in."""
+    from synapse_civitai.source import CivitaiSource
+
+    name = "lanterne_été_✨.safetensors"
+    fake.add_model(700002, name="Été Lights", type="LORA")
+    fake.add_version(700002, 710002, name="v1", files=[FakeFile(720002, name, size=100, primary=True)])
+    model = client.model(700002)
+    version = model["modelVersions"][0]
+    nameless = {k: v for k, v in version["files"][0].items() if k != "name"}
+    source = CivitaiSource(client)
+    resource = source._resource("main", model, {**version, "files": [nameless]}, nameless, None)
+    assert (resource.spec.expose, resource.target.file_name) == (name, name)
+
+    fake.inject(r"^/model/", 503, server="cdn", times=None)  # no storage: the id stands in
+    resource = source._resource("main", model, {**version, "files": [nameless]}, nameless, None)
+    assert resource.spec.expose == "civitai_720002"
