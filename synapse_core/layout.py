@@ -75,10 +75,6 @@ class StoreLayout:
         """data/blobs/sha256/<first 2 hex>/<sha256>"""
         return self.blobs_dir / sha256[:2] / sha256
 
-    def ui_views_dir(self, ui: str) -> Path:
-        """data/views/<ui>/"""
-        return self.views_dir / ui
-
     def profile_view(self, ui: str, profile: str) -> Path:
         """data/views/<ui>/profiles/<profile>/"""
         return self.views_dir / ui / "profiles" / profile
