@@ -66,6 +66,17 @@ class Retryable(Exception):
         self.retry_after = retry_after
 
 
+def _unreachable(url: str, exc: httpx.TransportError) -> Retryable:
+    """A request that got no answer, said so that the user knows where to look."""
+    host = urlsplit(url).netloc
+    if isinstance(exc, httpx.TimeoutException):
+        return Retryable(f"{host} did not answer in time ({type(exc).__name__}); check the network connection")
+    hint = "check the network connection" + (
+        " and SYNAPSE_CIVITAI_URL" if os.environ.get("SYNAPSE_CIVITAI_URL") else ""
+    )
+    return Retryable(f"cannot reach {host} ({type(exc).__name__}); {hint}")
+
+
 def _retry_after(value: str | None) -> float | None:
     if not value:
         return None
@@ -217,7 +228,7 @@ class CivitaiClient:
             try:
                 response = self.http.get(url, params=params, headers=self._headers_for(url))
             except httpx.TransportError as exc:
-                raise Retryable(f"connection failed ({type(exc).__name__})") from exc
+                raise _unreachable(url, exc) from exc
             self.raise_for_status(response, label)
             if is_web_page(response) or "json" not in response.headers.get("content-type", "json"):
                 raise Retryable("Civitai answered with a web page instead of data (maintenance or a bot check)")
@@ -236,7 +247,7 @@ class CivitaiClient:
             try:
                 response = self.http.post(url, json=body, headers=self._headers_for(url))
             except httpx.TransportError as exc:
-                raise Retryable(f"connection failed ({type(exc).__name__})") from exc
+                raise _unreachable(url, exc) from exc
             self.raise_for_status(response, what or path)
             return response.json()
 
@@ -339,7 +350,7 @@ class CivitaiClient:
             try:
                 response = self.downloads.send(request, stream=True)
             except httpx.TransportError as exc:
-                raise Retryable(f"connection failed ({type(exc).__name__})") from exc
+                raise _unreachable(url, exc) from exc
             if response.is_redirect:
                 location = response.headers.get("location", "")
                 response.close()

@@ -7,6 +7,7 @@ import hashlib
 import http.client
 import http.server
 import json
+import socket
 import threading
 from collections.abc import Callable
 from urllib.parse import quote, urlsplit
@@ -399,3 +400,16 @@ def test_a_file_the_api_lists_without_a_name_is_named_by_the_storage(fake: FakeC
     fake.inject(r"^/model/", 503, server="cdn", times=None)  # no storage: the id stands in
     resource = source._resource("main", model, {**version, "files": [nameless]}, nameless, None)
     assert resource.spec.expose == "civitai_720002"
+
+
+def test_an_unreachable_host_is_named_with_what_to_check(monkeypatch: pytest.MonkeyPatch) -> None:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    monkeypatch.setenv("SYNAPSE_CIVITAI_URL", f"http://127.0.0.1:{port}")
+    made = CivitaiClient(token="", retries=1, backoff=0.001)
+    with pytest.raises(CivitaiError) as caught:
+        made.model(4201)
+    made.close()
+    assert f"cannot reach 127.0.0.1:{port}" in caught.value.message
+    assert "check the network connection and SYNAPSE_CIVITAI_URL" in caught.value.message
