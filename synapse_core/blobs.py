@@ -118,10 +118,12 @@ class BlobStore:
         progress: Progress | None = None,
         expected_sha256: str | None = None,
     ) -> Ingested:
-        """Add a local file: copied (default), linked without copying, or moved.
+        """Add a local file: copied (default), or linked without copying.
 
         A copy hashes and writes in one pass, unless a blob of the same size exists:
-        then the file is hashed first, so a duplicate writes no data at all.
+        then the file is hashed first, so a duplicate writes no data at all. ``move`` is a
+        hard link (a copy across file systems) here: the caller deletes the original once
+        the import is committed, so a failed import never loses it.
         """
         if not source.is_file():
             raise InvalidInput(f"{source} is not a file")
@@ -142,11 +144,11 @@ class BlobStore:
             if mode == "link":
                 self._link_or_clone(source, temp)
             else:
-                os.rename(source, temp)
+                os.link(source, temp)  # the same inode: the original is deleted after the commit
         except OSError as exc:
             if exc.errno != errno.EXDEV:
                 raise _disk_error(exc, str(source)) from exc
-            return self._ingest_copy(source, None, sha256, unlink_source=mode == "move")
+            return self._ingest_copy(source, None, sha256)
         return Ingested(sha256, size, created=self._publish(temp, sha256))
 
     def hash_source(self, source: Path, before: os.stat_result, progress: Progress | None) -> tuple[str, int]:
@@ -173,15 +175,10 @@ class BlobStore:
                 return True
         return False
 
-    def _ingest_copy(
-        self, source: Path, progress: Progress | None, expected_sha256: str | None = None, unlink_source: bool = False
-    ) -> Ingested:
+    def _ingest_copy(self, source: Path, progress: Progress | None, expected_sha256: str | None = None) -> Ingested:
         with self.writer(str(source), expected_sha256) as writer:
             writer.copy_file(source, progress)
-            result = writer.publish()
-        if unlink_source:
-            source.unlink()
-        return result
+            return writer.publish()
 
     def writer(self, what: str, expected_sha256: str | None = None, expected_size: int | None = None) -> BlobWriter:
         """A writer that hashes while it writes, then publishes (or discards) the blob."""

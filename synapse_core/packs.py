@@ -66,6 +66,27 @@ class PackService:
             warnings=warnings,
         )
 
+    def delete_moved(self, source: Source, resolved: ResolvedPack) -> list[str]:
+        """Finish a ``--move`` import once it is committed: delete the originals, whose bytes
+        the store now holds; returns a warning for each that could not be deleted."""
+        warnings = []
+        for resource in resolved.resources:
+            try:
+                path = source.local_path(resolved.pack, resource.target)
+            except SynapseError:
+                continue  # already gone
+            if path is None:
+                continue
+            try:
+                if path.stat().st_size == resource.target.size:  # not rewritten meanwhile
+                    path.unlink()
+                    continue
+                problem = "it changed during the import"
+            except OSError as exc:
+                problem = exc.strerror or str(exc)
+            warnings.append(f"{path} was imported but not deleted: {problem}")
+        return warnings
+
     def _fetch_all(
         self, source: Source, pack: Pack, targets: list[FetchTarget], mode: IngestMode
     ) -> dict[int, Ingested]:

@@ -237,6 +237,8 @@ class Store:
                 result.resources = self.packs.resource_status(self.files.pack(name), self.files.lock(name))
             self._add_to_global(resolved.pack.name)
             self._packs_changed()
+        if mode == "move":
+            result.warnings += self.packs.delete_moved(source, resolved)
         return result
 
     def install(self, name: str) -> InstallResult:

@@ -786,6 +786,33 @@ def test_a_full_disk_during_ingest_is_a_clear_error_and_leaves_nothing(
     assert len(h.blobs()) == 1
 
 
+def test_a_failed_move_import_keeps_every_original(small_disk: Path, synapse_cli, checks, make_lora, tmp_path: Path):
+    """--move of a folder whose second file does not fit: the first file, already stored, is not lost."""
+    h = Harness(small_disk / "store", synapse_cli, checks)
+    h.ok("store", "init")
+    folder = tmp_path / "files" / "pack"
+    first = make_lora("a_small", seed=1, folder=folder)
+    second = write_big_lora(folder / "b_big.safetensors", 2)
+    contents = {path: path.read_bytes() for path in (first, second)}
+    h.fails_cleanly("import", folder, "--move", words=("disk is full",))
+    assert {path: path.read_bytes() for path in contents} == contents, "every original is still there"
+    assert h.blobs() == frozenset()
+    assert h.ok("list", "--json") == []
+
+
+def test_move_removes_the_original_also_when_the_store_already_has_its_bytes(
+    cli: Harness, make_lora, tmp_path: Path
+) -> None:
+    original = make_lora("kept", seed=3)
+    twin = tmp_path / "elsewhere" / "twin.safetensors"
+    twin.parent.mkdir()
+    twin.write_bytes(original.read_bytes())
+    cli.ok("import", original, "--name", "First")
+    cli.ok("import", twin, "--move", "--name", "Second")
+    assert not twin.exists(), "a move leaves no copy behind, even when no bytes had to be written"
+    assert original.exists()
+
+
 # -- crash safety --------------------------------------------------------------------------------------------
 
 

@@ -22,16 +22,24 @@ def _prefs(values: tuple[str, ...]) -> dict[str, str]:
     return prefs
 
 
+def _at_most_one(**flags: bool) -> str | None:
+    """The one flag given, if any; two of them are a usage error (click would keep the last)."""
+    given = [name for name, on in flags.items() if on]
+    if len(given) > 1:
+        raise click.UsageError(f"--{given[0]} and --{given[1]} cannot be used together")
+    return given[0] if given else None
+
+
 @click.command("import")
 @click.argument("ref")
 @click.option("--name", help="Pack name (default: from the file, folder or model name).")
 @click.option(
     "--kind", type=click.Choice([k.value for k in AssetKind]), help="What the file is, when it can't be told."
 )
-@click.option("--link", "mode", flag_value="link", help="Hard-link or reflink local files instead of copying.")
-@click.option("--move", "mode", flag_value="move", help="Move local files into the store.")
-@click.option("--pin", "policy", flag_value="pinned", help="Never update this pack.")
-@click.option("--follow", "policy", flag_value="follow_latest", help="Follow the latest version.")
+@click.option("--link", is_flag=True, help="Hard-link or reflink local files instead of copying.")
+@click.option("--move", is_flag=True, help="Move local files into the store.")
+@click.option("--pin", is_flag=True, help="Never update this pack.")
+@click.option("--follow", is_flag=True, help="Follow the latest version.")
 @click.option("--file", "file_ids", multiple=True, help="Take this file of the version (source's file id).")
 @click.option("--all-files", is_flag=True, help="Take every file of the version.")
 @click.option("--prefer", multiple=True, help="File preference KEY=VALUE, e.g. fp=fp16 or format=SafeTensor.")
@@ -45,8 +53,10 @@ def import_(
     ref: str,
     name: str | None,
     kind: str | None,
-    mode: str | None,
-    policy: str | None,
+    link: bool,
+    move: bool,
+    pin: bool,
+    follow: bool,
     file_ids: tuple[str, ...],
     all_files: bool,
     prefer: tuple[str, ...],
@@ -56,6 +66,8 @@ def import_(
     as_json: bool,
 ) -> None:
     """Import REF (a file, a folder, or a URL a source plugin knows) as a pack."""
+    mode = {"link": "link", "move": "move", None: "copy"}[_at_most_one(link=link, move=move)]
+    policy = {"pin": "pinned", "follow": "follow_latest", None: None}[_at_most_one(pin=pin, follow=follow)]
     # a big file's hashing is most of an import: start it now, while the store loads
     ahead = HashAhead([ref]) if os.path.isfile(ref) else None
     result = (
@@ -65,7 +77,7 @@ def import_(
             ref,
             name=name,
             kind=kind,
-            mode=mode or "copy",  # type: ignore[arg-type]
+            mode=mode,  # type: ignore[arg-type]
             policy=policy,
             file_ids=file_ids,
             all_files=all_files,
