@@ -127,7 +127,9 @@ def plan_view(
         for index, (contender, _) in enumerate(group):
             if index != winner_index:
                 winner["shadows"].append(contender.pack)
-                detail = f"{contender.pack}'s {contender.path} is shadowed by {winner['pack']} ({scope}: '{ui_name}')"
+                same = " (the same bytes)" if contender.sha256 == winner["sha256"] else ""
+                shadow = f"{contender.pack}'s {contender.path} is shadowed by {winner['pack']}"
+                detail = f"{shadow} ({scope}: '{ui_name}'){same}"
                 left_out.append(_left(contender.pack, contender.resource_id, "shadowed", detail))
         if winner["path"] not in taken:
             taken.add(winner["path"])

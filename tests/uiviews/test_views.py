@@ -87,6 +87,17 @@ def test_status_names_both_packs_of_a_conflict(store: Store, cli, tmp_path: Path
         assert "Earlier" in line and "Later" in line, line
 
 
+def test_a_conflict_between_identical_files_says_so(store: Store, tmp_path: Path):
+    same = lora_file(tmp_path / "src" / "e" / "style.safetensors", seed=1)
+    other = lora_file(tmp_path / "src" / "o" / "style.safetensors", seed=2)
+    import_file(store, other, "Other")
+    import_file(store, same, "Original")
+    import_file(store, same, "Copy")  # the winner under last_wins
+    details = {o["pack"]: o["detail"] for o in manifest(store.layout.root, "comfyui")["left_out"]}
+    assert details["Original"].endswith("shadowed by Copy (models/loras: 'style.safetensors') (the same bytes)")
+    assert details["Other"].endswith("shadowed by Copy (models/loras: 'style.safetensors')")
+
+
 def test_a1111_family_key_loras_by_stem_comfyui_by_relative_path(store: Store, cli, tmp_path: Path):
     # two folder packs: a/x.safetensors and b/x.safetensors (exposed with their sub-folder)
     a = lora_file(tmp_path / "src" / "A" / "a" / "x.safetensors", seed=3)
