@@ -304,7 +304,9 @@ class Store:
     ) -> UpdateResult:
         """Move packs to their newest version: plan, refuse if ambiguous, apply, optionally download."""
         self.layout.require_initialised()
-        if bool(names) == all_packs:
+        if names and all_packs:
+            raise InvalidInput("name the packs to update or pass --all, not both")
+        if not names and not all_packs:
             raise InvalidInput("name the packs to update, or pass --all")
         packs = [self.files.pack(n) for n in (names or self.files.pack_names())]
         pinned = [p.name for p in packs if p.policy != "follow_latest"]
