@@ -20,12 +20,12 @@ AHEAD_SWITCH_INTERVAL = 0.0005
 Progress = Callable[[int], None]
 
 
-def hash_file(path: Path | str, progress: Progress | None = None, chunk: int = HASH_CHUNK) -> tuple[str, int]:
+def hash_file(path: Path | str, progress: Progress | None = None) -> tuple[str, int]:
     """sha256 and size of a file, read a megabyte at a time (a buffer that stays in the CPU
     cache: as fast as ``openssl dgst`` here, with a constant, small memory footprint)."""
     digest = hashlib.sha256()
     size = 0
-    buf = bytearray(chunk)
+    buf = bytearray(HASH_CHUNK)
     view = memoryview(buf)
     with open(path, "rb", buffering=0) as handle:
         while n := handle.readinto(buf):
@@ -49,6 +49,8 @@ class _Job:
         self.identity = identity
         self.done = threading.Event()
         self.result: tuple[str, int] | None = None
+        self.awaited = False
+        """Set once someone waits for the result: the main thread is then idle."""
         self._hashed = 0
         self._watcher: Progress | None = None
         self._lock = threading.Lock()
@@ -63,6 +65,7 @@ class _Job:
     def wait(self, progress: Progress | None) -> tuple[str, int] | None:
         """The hash once finished (None if the file could not be read); ``progress`` first
         hears of the bytes hashed so far, then of the rest as they come."""
+        self.awaited = True
         if progress:
             with self._lock:
                 self._watcher, so_far = progress, self._hashed
@@ -70,6 +73,23 @@ class _Job:
                 progress(so_far)
         self.done.wait()
         return self.result
+
+    def hash(self) -> tuple[str, int]:
+        """Read in big pieces while the main thread is busy (it lets this thread have the GIL
+        back only once per read), in cache-sized ones once it waits (about 5 % faster)."""
+        digest = hashlib.sha256()
+        size = 0
+        buf = bytearray(AHEAD_CHUNK)
+        big, small = memoryview(buf), memoryview(buf)[:HASH_CHUNK]
+        with open(self.path, "rb", buffering=0) as handle:
+            while True:
+                view = small if self.awaited else big
+                n = handle.readinto(view)
+                if not n:
+                    return digest.hexdigest(), size
+                digest.update(view[:n])
+                size += n
+                self.advance(n)
 
 
 class HashAhead:
@@ -97,13 +117,13 @@ class HashAhead:
     def _run(queue: list[_Job]) -> None:
         # While the main thread runs Python code (imports at start-up), this thread waits for
         # the GIL after each read for up to the switch interval (5 ms by default, longer than
-        # hashing a chunk takes): big reads and a short interval, until the hashing is done.
+        # hashing a read takes): a short interval until the hashing is done, and big reads.
         interval = sys.getswitchinterval()
         sys.setswitchinterval(AHEAD_SWITCH_INTERVAL)
         try:
             for job in queue:
                 try:
-                    job.result = hash_file(job.path, job.advance, AHEAD_CHUNK)
+                    job.result = job.hash()
                 except OSError:
                     job.result = None
                 finally:
