@@ -12,6 +12,7 @@ import errno
 import fcntl
 import hashlib
 import os
+import stat
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -40,6 +41,8 @@ class Ingested:
     size: int
     created: bool
     """False when the blob already existed and no bytes were written."""
+    linked_from: tuple[Path, int] | None = None
+    """A hard-linked original and its mode before the blob (the same inode) was made read-only."""
 
 
 def _disk_error(exc: OSError, what: str) -> SynapseError:
@@ -138,6 +141,8 @@ class BlobStore:
             return Ingested(sha256, size, created=False)
         if mode == "copy":
             return self._ingest_copy(source, None, sha256)
+        if mode == "move" and source.is_symlink():
+            raise InvalidInput(f"{source} is a symbolic link: --move takes the file itself (or use --link)")
         temp = self.layout.temp_path(self.layout.tmp_dir, "ingest")
         temp.parent.mkdir(parents=True, exist_ok=True)
         try:
@@ -149,7 +154,9 @@ class BlobStore:
             if exc.errno != errno.EXDEV:
                 raise _disk_error(exc, str(source)) from exc
             return self._ingest_copy(source, None, sha256)
-        return Ingested(sha256, size, created=self._publish(temp, sha256))
+        shared = os.stat(temp).st_ino == before.st_ino
+        created = self._publish(temp, sha256)
+        return Ingested(sha256, size, created, (source, before.st_mode) if shared and created else None)
 
     def hash_source(self, source: Path, before: os.stat_result, progress: Progress | None) -> tuple[str, int]:
         """The sha256 and size of a local file: hashed ahead if it was (and is unchanged), else now."""
@@ -164,7 +171,7 @@ class BlobStore:
             return
         except OSError:
             temp.unlink(missing_ok=True)
-        os.link(source, temp)
+        os.link(os.path.realpath(source), temp)  # link() would link a symbolic link itself
 
     def _has_size(self, size: int) -> bool:
         """Whether some blob has exactly this size (then a new file may be a duplicate)."""
@@ -198,6 +205,14 @@ class BlobStore:
             for entry in sorted(os.scandir(bucket), key=lambda e: e.name):
                 if entry.is_file() and len(entry.name) == 64:
                     yield entry.name, entry.stat().st_size
+
+    def discard(self, ingested: Ingested) -> None:
+        """Undo an ingest whose import failed: the blob goes, a linked original gets its mode back."""
+        self.remove(ingested.sha256)
+        if ingested.linked_from:
+            path, mode = ingested.linked_from
+            with contextlib.suppress(OSError):
+                os.chmod(path, stat.S_IMODE(mode))
 
     def remove(self, sha256: str) -> None:
         """Delete a blob (gc)."""

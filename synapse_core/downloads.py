@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from synapse_core.blobs import CHUNK, BlobStore, Ingested, IngestMode
-from synapse_core.errors import IntegrityError, PluginError, SynapseError
+from synapse_core.errors import IntegrityError, InvalidInput, PluginError, SynapseError
 from synapse_core.layout import write_bytes_atomic
 from synapse_core.models import Pack
 from synapse_core.progress import NoProgress, Progress
@@ -256,11 +256,13 @@ class Fetcher:
             self.progress.finish(target.file_name)
 
     def _ingest_local(self, path: Path, target: FetchTarget, mode: IngestMode) -> Ingested:
-        self.progress.add_total(target.file_name, path.stat().st_size)
         try:
+            self.progress.add_total(target.file_name, path.stat().st_size)
             return self.blobs.ingest_file(path, mode, self.progress.advance, expected_sha256=target.sha256)
         except IntegrityError:
             raise IntegrityError(f"{path} no longer has the bytes recorded in the lock; import it again") from None
+        except OSError as exc:
+            raise InvalidInput(f"cannot read {path}: {exc.strerror or exc}") from exc
         finally:
             self.progress.finish(target.file_name)
 

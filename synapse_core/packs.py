@@ -35,10 +35,14 @@ class PackService:
         source = self.registry.source_for(request.ref)
         resolved = source.resolve(request)
         name = check_pack_name(resolved.pack.name if request.name is None else request.name)
-        if self.files.has_pack(name):
-            raise Conflict(f"a pack named '{name}' already exists; choose another with --name or remove it first")
+        self.check_name_free(name)
         resolved.pack.name = name
         return source, resolved
+
+    def check_name_free(self, name: str) -> None:
+        """Refuse a pack name that is taken."""
+        if self.files.has_pack(name):
+            raise Conflict(f"a pack named '{name}' already exists; choose another with --name or remove it first")
 
     def import_resolved(
         self, source: Source, resolved: ResolvedPack, mode: IngestMode = "copy", sync: bool = False
@@ -97,7 +101,7 @@ class PackService:
         if errors:
             for ingested in done.values():
                 if ingested.created:
-                    self.blobs.remove(ingested.sha256)
+                    self.blobs.discard(ingested)
             raise errors[0]
         return done
 

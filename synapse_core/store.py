@@ -230,6 +230,7 @@ class Store:
         )
         source, resolved = self.packs.resolve(request)
         with self.mutation(f"import pack {resolved.pack.name}"):
+            self.packs.check_name_free(resolved.pack.name)  # again, under the lock: another import may have won
             result = self.packs.import_resolved(source, resolved, mode, sync)
             if identify:
                 result.warnings += self.discovery.adopt_identity(resolved.pack.name)

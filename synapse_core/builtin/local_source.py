@@ -44,11 +44,14 @@ class LocalFileSource(Source):
         path = path.absolute()
         if not path.exists():
             raise InvalidInput(f"{request.ref}: no such file or folder")
+        if not path.is_file() and not path.is_dir():
+            raise InvalidInput(f"{request.ref} is neither a regular file nor a folder")
         files = [path] if path.is_file() else _model_files(path)
         if not files:
             exts = " ".join(sorted(MODEL_EXTENSIONS))
             raise InvalidInput(f"{path} holds no model files (looked for {exts})")
         resources = _unique_ids([self._resource(f, path, request, single=path.is_file()) for f in files])
+        _check_unique_names(resources, files)
         pack = Pack(
             name=request.name or sanitize_pack_name(path.stem if path.is_file() else path.name),
             source=SourceInfo(provider=self.name, url=path.as_uri(), path=str(path)),
@@ -60,6 +63,8 @@ class LocalFileSource(Source):
         from synapse_core.models import ResourceSpec
 
         relative = file.name if single else file.relative_to(root).as_posix()
+        if not os.access(file, os.R_OK):
+            raise InvalidInput(f"cannot read {file}: permission denied")
         kind = request.kind or guess_kind(file) or request.kind_fallback
         if kind is None:
             raise InvalidInput(f"cannot tell what kind of model {relative} is; pass --kind (one of: {kind_names()})")
@@ -84,14 +89,34 @@ def _unique_ids(resources: list[ResolvedResource]) -> tuple[ResolvedResource, ..
     return tuple(resources)
 
 
+def _check_unique_names(resources: tuple[ResolvedResource, ...], files: list[Path]) -> None:
+    """Two files whose names become the same once made safe (``x:y`` and ``x_y``) cannot both be shown."""
+    seen: dict[str, Path] = {}
+    for resource, file in zip(resources, files, strict=True):
+        earlier = seen.setdefault(resource.spec.expose.lower(), file)
+        if earlier != file:
+            raise InvalidInput(
+                f"{earlier} and {file} would both be shown as {resource.spec.expose}; rename one of them"
+            )
+
+
 def _model_files(folder: Path) -> list[Path]:
     found = []
-    for dirpath, dirnames, filenames in os.walk(folder):
+    for dirpath, dirnames, filenames in os.walk(folder, onerror=_unreadable):
         dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
         for name in sorted(filenames):
             if Path(name).suffix.lower() in MODEL_EXTENSIONS and not name.startswith("."):
-                found.append(Path(dirpath) / name)
+                file = Path(dirpath) / name
+                if file.is_symlink() and not file.exists():
+                    raise InvalidInput(f"{file} is a broken symbolic link; remove it or point it at a model file")
+                if not file.is_file():
+                    raise InvalidInput(f"{file} is not a regular file; move it out of {folder} or remove it")
+                found.append(file)
     return found
+
+
+def _unreadable(error: OSError) -> None:
+    raise InvalidInput(f"cannot read {error.filename}: {error.strerror}")
 
 
 @hookimpl
