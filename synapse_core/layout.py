@@ -147,10 +147,13 @@ def read_model(path: Path, model: type[M]) -> M:
             raise
         err = errors()[0]
         field = ".".join(str(p) for p in err["loc"]) or "(top level)"
-        raise StateFileInvalid(
-            f"{path} is invalid at '{field}': {err['msg']}; "
+        in_history = any((parent / ".git").is_dir() for parent in path.parents)
+        remedy = (
             f"fix the file or restore it with 'git -C {path.parent} checkout {path.name}'"
-        ) from exc
+            if in_history
+            else "fix the file or run 'synapse doctor --fix'"
+        )
+        raise StateFileInvalid(f"{path} is invalid at '{field}': {err['msg']}; {remedy}") from exc
 
 
 class StoreLock:

@@ -71,20 +71,32 @@ class Maintenance:
     def check(self, *, verify_blobs: bool, fix: bool, rebuild_views: bool) -> tuple[list[str], list[Problem]]:
         """The checks run and the problems found (fixed ones marked so)."""
         checks = ["state files validate", "locked blobs present", "views and active links agree with runtime"]
-        problems = self.state_file_problems()
-        refs = self.referenced_blobs() if not problems else {}
-        for sha, packs in sorted(refs.items()):
-            if not self.blobs.has(sha):
-                message = f"blob {sha[:12]}… of {', '.join(packs)} is missing; run 'synapse install {packs[0]}'"
-                problems.append(Problem(check="locked blobs present", message=message))
+        problems = self._reset_runtime() if fix else []
+        problems += self.state_file_problems()
+        refs = self.referenced_blobs() if not any(not p.fixed for p in problems) else {}
         if verify_blobs:
             checks.append("blob names match their bytes")
             problems += self._verify_blobs(refs, fix)
+        for sha, packs in sorted(refs.items()):  # after the verification: a quarantined blob is missing now
+            if not self.blobs.has(sha):
+                message = f"blob {sha[:12]}… of {', '.join(packs)} is missing; run 'synapse install {packs[0]}'"
+                problems.append(Problem(check="locked blobs present", message=message))
         if rebuild_views:
             shutil.rmtree(self.layout.views_dir, ignore_errors=True)
         if not any(p.check == "state files validate" for p in problems):
             problems += self._check_views(fix or rebuild_views)
         return checks, problems
+
+    def _reset_runtime(self) -> list[Problem]:
+        """An invalid data/runtime.json (which UI shows which profile) is rebuildable: every UI
+        goes back to 'global'."""
+        try:
+            self.files.runtime()
+            return []
+        except SynapseError as exc:
+            activation.write_stacks(self.layout, {ui: [GLOBAL_PROFILE] for ui in self.profiles.installed_uis()})
+            message = f"{exc.message.split('; ')[0]}; reset: every UI shows 'global' again"
+            return [Problem(check="state files validate", message=message, fixed=True)]
 
     def state_file_problems(self) -> list[Problem]:
         """Every state file that does not parse or validate."""

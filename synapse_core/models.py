@@ -134,7 +134,7 @@ class Profile(StrictModel):
 class UIRuntime(StrictModel):
     """The profile stack of one UI; the last element is active."""
 
-    stack: list[str] = Field(default_factory=lambda: ["global"])
+    stack: list[str] = Field(default_factory=lambda: ["global"], min_length=1)
 
 
 class Runtime(StrictModel):

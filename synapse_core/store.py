@@ -50,6 +50,7 @@ from synapse_core.results import (
     InstallResult,
     PackDetails,
     PackSummary,
+    Problem,
     ProfileInfo,
     RemoveResult,
     SearchResult,
@@ -547,6 +548,23 @@ class Store:
         self.layout.require_initialised()
         return self.maintenance.du()
 
+    def _interrupted_command(self, fix: bool) -> list[Problem]:
+        """A command killed mid-way leaves its marker and uncommitted state; the next mutation
+        rolls it back, and doctor says so (``fix``: rolls it back now)."""
+        marker = self.layout.data / ".mutation"
+        if not marker.exists():
+            return []
+        what = marker.read_text(errors="replace").strip() or "a command"
+        problem = Problem(check="no interrupted command", message=f"'{what}' was interrupted; its changes are not kept")
+        if fix:
+            self.history.recover()
+            self.history.discard_changes()
+            marker.unlink(missing_ok=True)
+            problem.fixed = True
+        else:
+            problem.message += "; 'synapse doctor --fix' rolls them back"
+        return [problem]
+
     def doctor(self, *, verify_blobs: bool = False, fix: bool = False, rebuild_views: bool = False) -> DoctorReport:
         """Check the store's invariants; with ``fix``, repair what can be repaired.
 
@@ -554,6 +572,8 @@ class Store:
         """
         self.layout.require_initialised()
         with self.lock.hold():
+            interrupted = self._interrupted_command(fix)
             checks, problems = self.maintenance.check(verify_blobs=verify_blobs, fix=fix, rebuild_views=rebuild_views)
+            checks, problems = ["no interrupted command", *checks], interrupted + problems
         failures = [f"{r.name}: {r.reason}" for r in self.registry.records if r.status == "failed"]
         return DoctorReport(checks=checks, problems=problems, history=self.history.enabled, plugin_failures=failures)

@@ -568,9 +568,10 @@ def test_doctor_finds_a_corrupt_blob_quarantines_it_and_install_restores_it(cli:
     assert cli("doctor").returncode == 0, "without --verify-blobs the bytes are not re-hashed"
 
     fixed = cli("doctor", "--verify-blobs", "--fix", "--json")
-    assert fixed.returncode == 0, fixed.stdout
-    (problem,) = json.loads(fixed.stdout)["problems"]
+    assert fixed.returncode == 1, "the pack still lacks its file: a problem remains"
+    problem, missing = json.loads(fixed.stdout)["problems"]
     assert problem["fixed"] is True
+    assert missing["fixed"] is False and "run 'synapse install fragile'" in missing["message"]
     assert not blob.exists()
     (quarantined,) = (cli.root / "data" / "quarantine").iterdir()
     assert quarantined.name.startswith(sha) and b"bit rot" in quarantined.read_bytes()
@@ -599,7 +600,7 @@ def test_install_from_a_changed_original_fails_and_adds_no_blob(cli: Harness, ma
     cli.blob(sha).chmod(0o644)
     cli.blob(sha).write_bytes(b"corrupt")
     cli.blob(sha).chmod(0o444)
-    cli.ok("doctor", "--verify-blobs", "--fix")
+    assert cli("doctor", "--verify-blobs", "--fix").returncode == 1  # set aside; the pack now lacks it
     path.write_bytes(path.read_bytes() + b"edited since")
     cli.fails_cleanly("install", "changing", words=("no longer has the bytes",))
 
