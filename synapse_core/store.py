@@ -10,6 +10,7 @@ thin shells over it, and other programs embed it::
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -62,6 +63,7 @@ from synapse_core.results import (
 )
 from synapse_core.sources import ImportRequest
 from synapse_core.state import GLOBAL_PROFILE, StateFiles
+from synapse_core.ui import FileChange
 from synapse_core.updates import AmbiguousUpdate, UpdateService, choose_flags, parse_choices
 from synapse_core.views import ViewBuilder
 
@@ -502,10 +504,8 @@ class Store:
         changed: list[str] = []
         if not print_only:
             with self.mutation(f"{'detach' if detach else 'attach'} {ui} {install}"):
-                for change in plan.changes:
-                    # a symlinked config file keeps its link: write where it points
-                    write_bytes_atomic(change.path.resolve(), change.content.encode())
-                    changed.append(f"{change.path}: {change.summary}")
+                self._write_all_or_nothing(plan.changes)
+                changed = [f"{change.path}: {change.summary}" for change in plan.changes]
                 config = self.files.config()
                 installs = config.ui_installs.setdefault(ui, [])
                 if detach and str(install) in installs:
@@ -521,6 +521,25 @@ class Store:
             changed=changed,
             printed_only=print_only,
         )
+
+    @staticmethod
+    def _write_all_or_nothing(changes: Sequence[FileChange]) -> None:
+        """Write an attach plan's files; if one cannot be written, put back those already written."""
+        written: list[tuple[Path, bytes | None]] = []
+        try:
+            for change in changes:
+                target = change.path.resolve()  # a symlinked config file keeps its link: write where it points
+                before = target.read_bytes() if target.is_file() else None
+                write_bytes_atomic(target, change.content.encode())
+                written.append((target, before))
+        except (OSError, SynapseError):
+            for target, before in reversed(written):
+                with contextlib.suppress(OSError):
+                    if before is None:
+                        target.unlink()
+                    else:
+                        write_bytes_atomic(target, before)
+            raise
 
     # -- maintenance -------------------------------------------------------------
 

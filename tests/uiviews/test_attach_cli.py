@@ -267,3 +267,26 @@ def test_a1111_attach_prints_flags_and_owns_one_block(root: Path, cli, tmp_path:
 
     cli("detach", "a1111", install)
     assert script.read_bytes() == original
+
+
+def test_a1111_attach_is_all_or_nothing_when_one_script_cannot_be_written(root: Path, cli, tmp_path: Path):
+    install = a1111_install(tmp_path / "webui")
+    sh, bat = install / "webui-user.sh", install / "webui-user.bat"
+    sh.write_text('#!/bin/bash\nexport COMMANDLINE_ARGS=""\n')
+    bat.write_text("@echo off\r\ncall webui.bat\r\n")
+    original = sh.read_bytes()
+    if subprocess.run(["chattr", "+i", str(bat)], capture_output=True, check=False).returncode != 0:
+        pytest.skip("cannot make a file immutable here (needs chattr and root)")
+    try:
+        failed = cli("attach", "a1111", install, ok=False)
+    finally:
+        subprocess.run(["chattr", "-i", str(bat)], check=False)
+    assert_clear_error(failed, "cannot write", "webui-user.bat")
+    assert sh.read_bytes() == original, "the script already written is put back"
+    assert json.loads((root / "state" / "config.json").read_text()).get("ui_installs", {}).get("a1111", []) == []
+
+
+def test_a1111_attach_ignores_an_extension_preload_it_cannot_read(cli, tmp_path: Path):
+    install = a1111_install(tmp_path / "webui")
+    (install / "extensions" / "odd" / "preload.py").mkdir(parents=True)  # a folder where a file should be
+    cli("attach", "a1111", install, "--print")

@@ -155,9 +155,17 @@ def controlnet_extension(install: Path) -> str | None:
     off = {str(name) for name in disabled} if isinstance(disabled, list) else set()
     for preload in sorted(extensions.glob("*/preload.py")):
         name = preload.parent.name
-        if name not in off and CONTROLNET_FLAG in preload.read_text(encoding="utf-8", errors="replace"):
+        if name not in off and CONTROLNET_FLAG in _text_or_empty(preload):
             return name
     return None
+
+
+def _text_or_empty(path: Path) -> str:
+    """A file's text; an unreadable one (or a folder by that name) is like an empty one."""
+    try:
+        return path.read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return ""
 
 
 def _read_config(path: Path) -> dict[str, object]:
