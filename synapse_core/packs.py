@@ -56,6 +56,8 @@ class PackService:
             ingested = fetched.get(id(resource.target))
             lock.resources[resource.spec.id] = lock_entry(resource.target, ingested)
         warnings = []
+        if mode != "copy" and not any(source.local_path(pack, r.target) for r in resolved.resources):
+            warnings.append(f"--{mode} applies to local files only; {source.name} files are downloaded")
         for resource in jobs:
             if resource.target.sha256 is None and source.name != "local":
                 warnings.append(f"{resource.target.file_name}: the source gave no sha256; kept the hash computed here")

@@ -151,3 +151,9 @@ def test_a_linked_symlink_stores_the_files_bytes_and_move_refuses_it(cli: Harnes
     other.symlink_to(lora_file(tmp_path / "real" / "u.safetensors", seed=5))
     assert "symbolic link" in cli.fails_cleanly("import", other, "--move", "--name", "Moved")
     assert other.is_symlink() and other.resolve().is_file()
+
+
+def test_an_empty_file_is_refused(cli: Harness, tmp_path: Path) -> None:
+    empty = tmp_path / "empty.safetensors"
+    empty.touch()
+    assert "is empty (0 bytes)" in cli.fails_cleanly("import", empty, "--kind", "lora")

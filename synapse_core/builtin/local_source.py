@@ -65,6 +65,8 @@ class LocalFileSource(Source):
         relative = file.name if single else file.relative_to(root).as_posix()
         if not os.access(file, os.R_OK):
             raise InvalidInput(f"cannot read {file}: permission denied")
+        if file.stat().st_size == 0:
+            raise InvalidInput(f"{file} is empty (0 bytes): there is no model in it")
         kind = request.kind or guess_kind(file) or request.kind_fallback
         if kind is None:
             raise InvalidInput(f"cannot tell what kind of model {relative} is; pass --kind (one of: {kind_names()})")

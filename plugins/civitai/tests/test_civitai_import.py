@@ -519,3 +519,8 @@ def test_a_login_error_names_the_variable_in_process(fake: FakeCivitai, root: Pa
     assert "CIVITAI_API_TOKEN" in caught.value.message
     assert store.show(PACK).pack.upstream == "ok"
     assert blobs(root) == []
+
+
+def test_link_and_move_are_for_local_files_and_say_so(synapse: Callable[..., Any]) -> None:
+    result = ok(synapse("import", "civitai:424242", "--link", "--json"))
+    assert "--link applies to local files only; civitai files are downloaded" in result["warnings"]
