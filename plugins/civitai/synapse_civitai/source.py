@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import functools
 import posixpath
 import threading
-from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 from urllib.parse import urlsplit
 
 import attrs
@@ -24,7 +25,7 @@ from synapse_civitai.refs import base_url, looks_like_civitai, parse_ref
 if TYPE_CHECKING:
     from synapse_civitai.client import CivitaiClient
     from synapse_core.models import Pack
-from synapse_core.errors import InvalidInput, SynapseError, UpstreamGone
+from synapse_core.errors import InvalidInput, SourceError, SynapseError, UpstreamGone
 from synapse_core.kinds import AssetKind
 from synapse_core.names import sanitize_file_name
 from synapse_core.sources import (
@@ -42,6 +43,27 @@ from synapse_core.sources import (
 )
 
 MAX_PREVIEWS = 4
+
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def _expects_civitai_shapes(method: F) -> F:
+    """Civitai's JSON is not under our control: data of another shape than documented is one
+    clear error (a SourceError), not a traceback from deep inside the mapping."""
+
+    @functools.wraps(method)
+    def checked(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return method(*args, **kwargs)
+        except SynapseError:
+            raise
+        except (AttributeError, TypeError, KeyError, IndexError, ValueError) as exc:
+            raise SourceError(
+                f"Civitai answered with data of an unexpected shape ({type(exc).__name__}); try again later"
+            ) from exc
+
+    return cast(F, checked)
 
 
 class CivitaiSource(Source):
@@ -72,6 +94,7 @@ class CivitaiSource(Source):
 
     # -- resolve -----------------------------------------------------------------
 
+    @_expects_civitai_shapes
     def resolve(self, request: ImportRequest) -> ResolvedPack:
         ref = parse_ref(request.ref, self._extra_hosts())
         if ref.version_id is not None:
@@ -219,6 +242,7 @@ class CivitaiSource(Source):
 
     # -- search and identify -----------------------------------------------------
 
+    @_expects_civitai_shapes
     def search(self, query: SearchQuery) -> Sequence[SearchHit]:
         params: dict[str, Any] = {"query": query.text, "limit": min(query.limit, 100)}
         if query.kind is not None:
@@ -251,6 +275,7 @@ class CivitaiSource(Source):
             )
         return [h for h in hits if query.kind is None or h.kind == query.kind]
 
+    @_expects_civitai_shapes
     def check_updates(self, packs: Sequence[Pack]) -> Mapping[str, UpdateInfo]:
         ids = sorted({int(model_id) for p in packs if (model_id := getattr(p.source, "model_id", None))})
         try:
@@ -297,6 +322,7 @@ class CivitaiSource(Source):
             trigger_words=tuple(str(w) for w in latest.get("trainedWords") or ()),
         )
 
+    @_expects_civitai_shapes
     def identify(self, sha256s: Sequence[str]) -> Mapping[str, ResolvedPack]:
         found: dict[str, ResolvedPack] = {}
         models: dict[int, dict[str, Any]] = {}

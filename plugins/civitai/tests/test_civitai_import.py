@@ -524,3 +524,29 @@ def test_a_login_error_names_the_variable_in_process(fake: FakeCivitai, root: Pa
 def test_link_and_move_are_for_local_files_and_say_so(synapse: Callable[..., Any]) -> None:
     result = ok(synapse("import", "civitai:424242", "--link", "--json"))
     assert "--link applies to local files only; civitai files are downloaded" in result["warnings"]
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b"[]",
+        b"null",
+        b'{"id": 424242, "name": "x", "type": "LORA", "modelVersions": "oops"}',
+        b'{"id": 424242, "name": "x", "type": "LORA", "modelVersions": [{"id": 1, "files": [{"id": "a"}]}]}',
+    ],
+)
+def test_model_data_of_an_unexpected_shape_is_one_line(
+    fake: FakeCivitai, root: Path, synapse: Callable[..., Any], body: bytes
+) -> None:
+    fake.inject(r"^/api/v1/models/", 200, times=None, body=body, content_type="application/json")
+    assert "unexpected shape" in failed(synapse("import", "civitai:424242"))
+    assert blobs(root) == []
+
+
+def test_search_data_of_an_unexpected_shape_is_a_warning_beside_local_results(
+    fake: FakeCivitai, synapse: Callable[..., Any]
+) -> None:
+    fake.inject(r"^/api/v1/models$", 200, times=None, body=b'{"items": "oops"}', content_type="application/json")
+    result = synapse("search", "lantern", "--remote")
+    assert result.returncode == 0 and "Traceback" not in result.stderr
+    assert "unexpected shape" in result.stderr
