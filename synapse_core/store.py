@@ -328,12 +328,24 @@ class Store:
             raise SourceError("; ".join(f"{n.pack}: {n.message}" for n in plan.failed))
         if any(u.ambiguous for u in plan.updates) and not dry_run:
             raise AmbiguousUpdate(plan, choose_flags(plan))
-        if dry_run or not plan.updates:
+        # what the source said about packs that are gone (or back) is recorded, as install does
+        upstream = {
+            p.name: status
+            for p in following
+            if (info := answers.get(p.name))
+            and info.status != "failed"
+            and (status := info.status if info.status in ("removed", "archived") else "ok") != p.upstream
+        }
+        if dry_run or not (plan.updates or upstream):
             return UpdateResult(plan=plan, applied=[], dry_run=dry_run)
         applied = [u.pack for u in plan.updates]
         installed: list[str] = []
         summary = ", ".join(f"{u.pack} {u.current_version_id} -> {u.latest_version_id}" for u in plan.updates)
-        with self.mutation(f"update {summary}"):
+        with self.mutation(f"update {summary}" if summary else f"mark {', '.join(upstream)} upstream"):
+            for name, status in upstream.items():
+                pack = self.files.pack(name)
+                pack.upstream = status
+                self.files.save_pack(pack)
             for update in plan.updates:
                 service.apply(update, answers[update.pack])
             if sync:

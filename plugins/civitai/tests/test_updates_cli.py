@@ -132,3 +132,18 @@ def test_update_arguments_that_make_no_sense_are_one_clear_line(root: Path, syna
     assert "unknown pack 'Nope'" in failed(synapse("update", "Nope"))
     assert "--max-age" in failed(synapse("check-updates", "--max-age", "soon"))
     assert state_head(root) == before
+
+
+def test_update_records_a_model_gone_upstream_and_its_return(
+    fake: FakeCivitai, root: Path, synapse: Callable[..., Any], add_model: Callable[..., FakeFile]
+) -> None:
+    add_model(795001, 796001, 797001, name="Fleeting Lora")
+    ok(synapse("import", "civitai:795001", "--name", "Fleeting"))
+    fake.get_model(795001).published = False
+    ok(synapse("update", "--all"))
+    pack, _ = pack_files(root, "Fleeting")
+    assert pack["upstream"] == "removed" and pack["name"] == "Fleeting", "metadata is kept"
+    assert state_head(root)[1] == ""
+    fake.get_model(795001).published = True
+    ok(synapse("update", "--all"))
+    assert pack_files(root, "Fleeting")[0]["upstream"] == "ok"
