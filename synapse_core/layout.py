@@ -6,13 +6,14 @@ temp names are unique per process and everything is published by a rename or lin
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import fcntl
 import json
 import os
 import threading
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -50,6 +51,8 @@ class StoreLayout:
         self.quarantine_dir = self.data / "quarantine"
         self.runtime_file = self.data / "runtime.json"
         self.lock_file = self.data / ".lock"
+        self.mutation_marker = self.data / ".mutation"
+        """Present while a command changes state: finding it later means that command was killed."""
 
     def pack_dir(self, name: str) -> Path:
         """state/packs/<name>/"""
@@ -154,6 +157,25 @@ def read_model(path: Path, model: type[M]) -> M:
             else "fix the file or run 'synapse doctor --fix'"
         )
         raise StateFileInvalid(f"{path} is invalid at '{field}': {err['msg']}; {remedy}") from exc
+
+
+def write_all_or_nothing(files: Sequence[tuple[Path, bytes]]) -> None:
+    """Replace several files atomically, one by one; if one cannot be written, those already
+    written get their old bytes back (or are removed if they did not exist)."""
+    written: list[tuple[Path, bytes | None]] = []
+    try:
+        for path, data in files:
+            before = path.read_bytes() if path.is_file() else None
+            write_bytes_atomic(path, data)
+            written.append((path, before))
+    except (OSError, SynapseError):
+        for path, before in reversed(written):
+            with contextlib.suppress(OSError, SynapseError):
+                if before is None:
+                    path.unlink()
+                else:
+                    write_bytes_atomic(path, before)
+        raise
 
 
 class StoreLock:

@@ -39,6 +39,13 @@ class PackService:
         resolved.pack.name = name
         return source, resolved
 
+    def mark_upstream(self, name: str, upstream: str) -> None:
+        """Record whether the source still serves a pack ('ok', 'removed', 'archived'); its metadata stays."""
+        pack = self.files.pack(name)
+        if pack.upstream != upstream:
+            pack.upstream = upstream  # type: ignore[assignment]
+            self.files.save_pack(pack)
+
     def check_name_free(self, name: str) -> None:
         """Refuse a pack name that is taken."""
         if self.files.has_pack(name):

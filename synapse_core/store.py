@@ -10,7 +10,6 @@ thin shells over it, and other programs embed it::
 
 from __future__ import annotations
 
-import contextlib
 import logging
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -33,7 +32,14 @@ from synapse_core.errors import (
 from synapse_core.hashing import HashAhead
 from synapse_core.history import HistoryEntry, StateHistory
 from synapse_core.kinds import AssetKind
-from synapse_core.layout import StoreLayout, StoreLock, read_model, resolve_root, write_bytes_atomic, write_json
+from synapse_core.layout import (
+    StoreLayout,
+    StoreLock,
+    read_model,
+    resolve_root,
+    write_all_or_nothing,
+    write_json,
+)
 from synapse_core.maintenance import Maintenance
 from synapse_core.models import Config, Pack, Profile, UISets, UpdateCheck, UpdateChecks, utc_now
 from synapse_core.packs import PackService
@@ -61,9 +67,8 @@ from synapse_core.results import (
     UpdatePlan,
     UpdateResult,
 )
-from synapse_core.sources import ImportRequest
+from synapse_core.sources import ImportRequest, UpdateInfo
 from synapse_core.state import GLOBAL_PROFILE, StateFiles
-from synapse_core.ui import FileChange
 from synapse_core.updates import AmbiguousUpdate, UpdateService, choose_flags, parse_choices
 from synapse_core.views import ViewBuilder
 
@@ -77,6 +82,19 @@ def _check_choices(choices: Mapping[tuple[str, str], str], plan: UpdatePlan) -> 
         if (pack, resource) not in known:
             listed = ", ".join(f"{p}:{r}" for p, r in sorted(known)) or "nothing is updatable"
             raise InvalidInput(f"--choose {pack}:{resource}: not in the update plan ({listed})")
+
+
+def _upstream_changes(packs: Sequence[Pack], answers: Mapping[str, UpdateInfo]) -> dict[str, str]:
+    """Packs whose source now says they are gone (removed, archived) or served again, as install records."""
+    changes: dict[str, str] = {}
+    for pack in packs:
+        info = answers.get(pack.name)
+        if info is None or info.status == "failed":
+            continue
+        status = info.status if info.status in ("removed", "archived") else "ok"
+        if status != pack.upstream:
+            changes[pack.name] = status
+    return changes
 
 
 class Mutation:
@@ -138,7 +156,7 @@ class Store:
         """
         self.layout.require_initialised()
         with self.lock.hold():
-            marker = self.layout.data / ".mutation"
+            marker = self.layout.mutation_marker
             self.history.recover()
             if marker.exists():
                 self.history.discard_changes()
@@ -254,17 +272,13 @@ class Store:
         try:
             with self.mutation(f"install {name}"):
                 result = self.packs.install(name)
-                pack = self.files.pack(name)
-                if pack.upstream != "ok" and result.fetched:  # the source serves it again
-                    pack.upstream = "ok"
-                    self.files.save_pack(pack)
+                if result.fetched:  # the source serves it (again)
+                    self.packs.mark_upstream(name, "ok")
                 self._packs_changed()
             return result
         except UpstreamGone as gone:
             with self.mutation(f"mark {name} {gone.upstream} upstream"):
-                pack = self.files.pack(name)
-                pack.upstream = gone.upstream  # type: ignore[assignment]
-                self.files.save_pack(pack)
+                self.packs.mark_upstream(name, gone.upstream)
             raise
 
     # -- updates -----------------------------------------------------------------------
@@ -328,14 +342,7 @@ class Store:
             raise SourceError("; ".join(f"{n.pack}: {n.message}" for n in plan.failed))
         if any(u.ambiguous for u in plan.updates) and not dry_run:
             raise AmbiguousUpdate(plan, choose_flags(plan))
-        # what the source said about packs that are gone (or back) is recorded, as install does
-        upstream = {
-            p.name: status
-            for p in following
-            if (info := answers.get(p.name))
-            and info.status != "failed"
-            and (status := info.status if info.status in ("removed", "archived") else "ok") != p.upstream
-        }
+        upstream = _upstream_changes(following, answers)
         if dry_run or not (plan.updates or upstream):
             return UpdateResult(plan=plan, applied=[], dry_run=dry_run)
         applied = [u.pack for u in plan.updates]
@@ -343,9 +350,7 @@ class Store:
         summary = ", ".join(f"{u.pack} {u.current_version_id} -> {u.latest_version_id}" for u in plan.updates)
         with self.mutation(f"update {summary}" if summary else f"mark {', '.join(upstream)} upstream"):
             for name, status in upstream.items():
-                pack = self.files.pack(name)
-                pack.upstream = status
-                self.files.save_pack(pack)
+                self.packs.mark_upstream(name, status)
             for update in plan.updates:
                 service.apply(update, answers[update.pack])
             if sync:
@@ -516,7 +521,8 @@ class Store:
         changed: list[str] = []
         if not print_only:
             with self.mutation(f"{'detach' if detach else 'attach'} {ui} {install}"):
-                self._write_all_or_nothing(plan.changes)
+                # a symlinked config file keeps its link: write where it points
+                write_all_or_nothing([(c.path.resolve(), c.content.encode()) for c in plan.changes])
                 changed = [f"{change.path}: {change.summary}" for change in plan.changes]
                 config = self.files.config()
                 installs = config.ui_installs.setdefault(ui, [])
@@ -533,25 +539,6 @@ class Store:
             changed=changed,
             printed_only=print_only,
         )
-
-    @staticmethod
-    def _write_all_or_nothing(changes: Sequence[FileChange]) -> None:
-        """Write an attach plan's files; if one cannot be written, put back those already written."""
-        written: list[tuple[Path, bytes | None]] = []
-        try:
-            for change in changes:
-                target = change.path.resolve()  # a symlinked config file keeps its link: write where it points
-                before = target.read_bytes() if target.is_file() else None
-                write_bytes_atomic(target, change.content.encode())
-                written.append((target, before))
-        except (OSError, SynapseError):
-            for target, before in reversed(written):
-                with contextlib.suppress(OSError):
-                    if before is None:
-                        target.unlink()
-                    else:
-                        write_bytes_atomic(target, before)
-            raise
 
     # -- maintenance -------------------------------------------------------------
 
@@ -582,7 +569,7 @@ class Store:
     def _interrupted_command(self, fix: bool) -> list[Problem]:
         """A command killed mid-way leaves its marker and uncommitted state; the next mutation
         rolls it back, and doctor says so (``fix``: rolls it back now)."""
-        marker = self.layout.data / ".mutation"
+        marker = self.layout.mutation_marker
         if not marker.exists():
             return []
         what = marker.read_text(errors="replace").strip() or "a command"

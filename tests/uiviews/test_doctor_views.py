@@ -114,24 +114,24 @@ def test_doctor_finds_and_fixes_a_wrong_active_link(store: Store, root: Path, cl
     cli("doctor")
 
 
-def test_doctor_reports_a_view_that_no_longer_matches_state(store: Store, root: Path, cli, tmp_path: Path):
+def _two_conflicting_packs_then_a_hand_edited_policy(store: Store, root: Path, tmp_path: Path) -> None:
+    """Earlier and Later both expose style.safetensors; global's policy is then edited by hand."""
     store.import_pack(str(lora_file(tmp_path / "src" / "e" / "style.safetensors", seed=1)), name="Earlier")
     store.import_pack(str(lora_file(tmp_path / "src" / "l" / "style.safetensors", seed=2)), name="Later")
     profile = root / "state" / "profiles" / "global" / "profile.json"
     data = json.loads(profile.read_text())
     data["conflicts"]["policy"] = "first_wins"
     profile.write_text(json.dumps(data))
+
+
+def test_doctor_reports_a_view_that_no_longer_matches_state(store: Store, root: Path, cli, tmp_path: Path):
+    _two_conflicting_packs_then_a_hand_edited_policy(store, root, tmp_path)
     result = cli("doctor", ok=False)
     assert result.returncode == 1 and "global" in result.stdout, result.stdout
 
 
 def test_doctor_fix_brings_a_hand_edited_profile_view_up_to_date(store: Store, root: Path, cli, tmp_path: Path):
-    store.import_pack(str(lora_file(tmp_path / "src" / "e" / "style.safetensors", seed=1)), name="Earlier")
-    store.import_pack(str(lora_file(tmp_path / "src" / "l" / "style.safetensors", seed=2)), name="Later")
-    profile = root / "state" / "profiles" / "global" / "profile.json"
-    data = json.loads(profile.read_text())
-    data["conflicts"]["policy"] = "first_wins"
-    profile.write_text(json.dumps(data))
+    _two_conflicting_packs_then_a_hand_edited_policy(store, root, tmp_path)
     cli("doctor", "--fix")
     for ui in UIS:
         [entry] = manifest(root, ui)["entries"]
