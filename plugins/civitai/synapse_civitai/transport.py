@@ -34,16 +34,18 @@ def _transport_error(exc: Exception, request: httpx.Request) -> httpx.TransportE
 class _Body(httpx.SyncByteStream):
     """The response body, as chunks (for httpx) or through ``readinto`` (for the fast path)."""
 
-    def __init__(self, connection: http.client.HTTPConnection, response: http.client.HTTPResponse) -> None:
+    def __init__(
+        self, request: httpx.Request, connection: http.client.HTTPConnection, response: http.client.HTTPResponse
+    ) -> None:
         self._connection = connection
         self._response = response
-        self._request: httpx.Request | None = None
+        self._request = request
 
     def readinto(self, buffer: memoryview) -> int:
         try:
             return self._response.readinto(buffer)
         except (OSError, http.client.HTTPException) as exc:
-            raise _transport_error(exc, self._request or httpx.Request("GET", "/")) from exc
+            raise _transport_error(exc, self._request) from exc
 
     def __iter__(self) -> Iterator[bytes]:
         buffer = bytearray(1024 * 1024)
@@ -82,8 +84,7 @@ class DownloadTransport(httpx.BaseTransport):
             if isinstance(exc, ConnectionRefusedError | socket.gaierror):
                 raise httpx.ConnectError(str(exc), request=request) from exc
             raise _transport_error(exc, request) from exc
-        body = _Body(connection, response)
-        body._request = request
+        body = _Body(request, connection, response)
         headers = [(name.encode("latin-1"), value.encode("latin-1")) for name, value in response.getheaders()]
         encoded = response.getheader("content-encoding", "identity").lower() not in ("", "identity")
         extensions = {} if encoded else {READINTO: body.readinto}  # a coded body must go through httpx's decoder
