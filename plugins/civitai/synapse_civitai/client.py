@@ -9,42 +9,38 @@
 
 from __future__ import annotations
 
-import email.utils
 import os
-import random
-import re
 import threading
 import time
-import urllib.request
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any, TypeVar
-from urllib.parse import unquote, urljoin, urlsplit
+from urllib.parse import urljoin, urlsplit
 
 import httpx
 
 from synapse_civitai.credentials import TOKEN_ENV, load_token, redact
 from synapse_civitai.refs import base_url
-from synapse_civitai.transport import READINTO, DownloadTransport
 from synapse_core import __version__
 from synapse_core.errors import SourceError, SynapseError, UpstreamGone
+from synapse_core.http_download import (
+    Backoff,
+    Retryable,
+    download_client,
+    filename_from_disposition,
+    looks_like_html,
+    receive_body,
+    resume_headers,
+    retry_after,
+    unreachable,
+)
 from synapse_core.sources import DownloadSink
 
-CHUNK = 1024 * 1024
-SOCKET_READ = 1024 * 1024
+__all__ = ["CivitaiClient", "CivitaiError", "LoginRequired", "Retryable", "filename_from_disposition"]
+
 MAX_REDIRECTS = 5
 T = TypeVar("T")
 LOGIN_HINT = f"set {TOKEN_ENV} or run 'synapse civitai login'"
-
-
-def _read_bigger_pieces() -> None:
-    """httpcore reads 64 KiB per socket read, which makes a multi-GB download spend its time in
-    Python. Model files are huge: read a megabyte at a time (httpcore's class constant; it only
-    sizes buffers, so other httpx users in this process are unaffected otherwise)."""
-    import httpcore._sync.http11 as http11
-
-    if getattr(http11.HTTP11Connection, "READ_NUM_BYTES", SOCKET_READ) < SOCKET_READ:
-        http11.HTTP11Connection.READ_NUM_BYTES = SOCKET_READ
 
 
 class CivitaiError(SourceError):
@@ -57,33 +53,12 @@ class LoginRequired(CivitaiError):
     code = "login_required"
 
 
-class Retryable(Exception):
-    """An answer worth retrying (429, 5xx, a dropped connection)."""
-
-    def __init__(self, reason: str, retry_after: float | None = None) -> None:
-        super().__init__(reason)
-        self.reason = reason
-        self.retry_after = retry_after
-
-
 def _unreachable(url: str, exc: httpx.TransportError) -> Retryable:
     """A request that got no answer, said so that the user knows where to look."""
-    host = urlsplit(url).netloc
-    if isinstance(exc, httpx.TimeoutException):
-        return Retryable(f"{host} did not answer in time ({type(exc).__name__}); check the network connection")
     hint = "check the network connection" + (
         " and SYNAPSE_CIVITAI_URL" if os.environ.get("SYNAPSE_CIVITAI_URL") else ""
     )
-    return Retryable(f"cannot reach {host} ({type(exc).__name__}); {hint}")
-
-
-def _retry_after(value: str | None) -> float | None:
-    if not value:
-        return None
-    if value.strip().isdigit():
-        return float(value)
-    parsed = email.utils.parsedate_to_datetime(value) if "," in value else None
-    return max(0.0, parsed.timestamp() - time.time()) if parsed else None
+    return unreachable(url, exc, hint)
 
 
 def _error_text(response: httpx.Response) -> tuple[str, dict[str, Any]]:
@@ -96,31 +71,6 @@ def _error_text(response: httpx.Response) -> tuple[str, dict[str, Any]]:
         message = body.get("message") or body.get("error") or ""
         return str(message), body
     return str(body)[:200], {}
-
-
-def looks_like_html(data: bytes) -> bool:
-    """Whether bytes start like an HTML page."""
-    head = data[:64].lstrip().lower()
-    return head.startswith((b"<!doctype html", b"<html"))
-
-
-Readinto = Callable[[memoryview], int]
-
-
-def _refusing_web_pages(readinto: Readinto, at_start: bool, what: str) -> Readinto:
-    """``readinto`` that refuses a body starting like an HTML page (checked before it is kept)."""
-    first = at_start
-
-    def read(buffer: memoryview) -> int:
-        nonlocal first
-        n = readinto(buffer)
-        if first:
-            first = False
-            if looks_like_html(bytes(buffer[: min(n, 64)])):
-                raise CivitaiError(f"{what}: Civitai sent a web page instead of the model file")
-        return n
-
-    return read
 
 
 def is_web_page(response: httpx.Response, body: bytes | None = None) -> bool:
@@ -153,7 +103,6 @@ class CivitaiClient:
         self.backoff = backoff if backoff is not None else float(os.environ.get("SYNAPSE_CIVITAI_BACKOFF", "1.0"))
         self.sleep = sleep
         self.api_host = urlsplit(self.base).netloc.lower()
-        _read_bigger_pieces()
         self._settings: dict[str, Any] = {
             "timeout": httpx.Timeout(timeout, connect=15.0),
             "follow_redirects": False,
@@ -176,13 +125,10 @@ class CivitaiClient:
 
     @property
     def downloads(self) -> httpx.Client:
-        """The client for model files: the fast transport of transport.py, unless the
-        environment names a proxy (httpx honours those only with its own transport)."""
+        """The client for model files (synapse_core.http_download.download_client)."""
 
         def make() -> httpx.Client:
-            if urllib.request.getproxies():
-                return httpx.Client(**self._settings)
-            return httpx.Client(transport=DownloadTransport(self._settings["timeout"].read), **self._settings)
+            return download_client(self._settings)
 
         return self._client("downloads", make)
 
@@ -205,19 +151,13 @@ class CivitaiClient:
 
     def with_retries(self, what: str, attempt: Callable[[], T]) -> T:
         """Run ``attempt``, retrying Retryable outcomes with exponential backoff and jitter."""
-        for number in range(self.retries + 1):
-            try:
-                return attempt()
-            except Retryable as exc:
-                if number == self.retries:
-                    if exc.reason.startswith("429"):
-                        raise CivitaiError(f"{what}: Civitai is rate limiting; try again in a few minutes") from None
-                    raise CivitaiError(f"{what}: {self._message(exc.reason)} (after {number + 1} tries)") from None
-                delay = min(30.0, self.backoff * 2**number) * random.uniform(0.5, 1.0)
-                if exc.retry_after is not None:
-                    delay = min(max(delay, exc.retry_after), 60.0)
-                self.sleep(delay)
-        raise AssertionError("unreachable")
+
+        def give_up(exc: Retryable, tries: int) -> CivitaiError:
+            if exc.reason.startswith("429"):
+                return CivitaiError(f"{what}: Civitai is rate limiting; try again in a few minutes")
+            return CivitaiError(f"{what}: {self._message(exc.reason)} (after {tries} tries)")
+
+        return Backoff(self.retries, self.backoff, self.sleep).run(attempt, give_up)
 
     def get_json(self, path: str, params: Mapping[str, Any] | None = None, *, what: str = "") -> Any:
         """GET an API path and return its JSON, with retries and error mapping."""
@@ -259,7 +199,7 @@ class CivitaiClient:
         if status < 400:
             return
         if status == 429 or status >= 500:
-            raise Retryable(f"{status} from Civitai", _retry_after(response.headers.get("retry-after")))
+            raise Retryable(f"{status} from Civitai", retry_after(response.headers.get("retry-after")))
         transient = "private" in response.headers.get("cache-control", "").lower()
         if status == 404 and transient and response.request.url.path.startswith("/api/download/"):
             # the download endpoint's storage-resolve failure: a 404 that may be transient, not "gone"
@@ -382,73 +322,10 @@ class CivitaiClient:
         self.with_retries(what, lambda: self._download_once(url, sink, what))
 
     def _download_once(self, url: str, sink: DownloadSink, what: str) -> None:
-        headers = {"Accept-Encoding": "identity"}  # byte ranges of the file itself, not of a compressed form
-        if sink.offset:
-            headers["Range"] = f"bytes={sink.offset}-"
-            if sink.validator:
-                headers["If-Range"] = sink.validator
-        with self._open(url, headers, what, passthrough=frozenset({416})) as response:
-            if response.status_code == 416:
-                # nothing after the partial: complete (killed before it was published) or too long
-                size = re.fullmatch(r"bytes \*/(\d+)", response.headers.get("content-range", "").strip())
-                if size and int(size[1]) == sink.offset:
-                    sink.begin(sink.offset, None)
-                    return  # the core checks the bytes' size and hash before publishing
-                sink.restart()
-                raise Retryable("the server could not resume the partial download; starting again")
-            kind = response.headers.get("content-type", "").lower()
-            if kind.startswith(("text/html", "application/json", "text/")):
-                raise CivitaiError(f"{what}: Civitai sent a web page or JSON instead of the model file")
-            total = self._prepare(response, sink)
-            validator = response.headers.get("etag") or response.headers.get("last-modified")
-            sink.begin(total, validator)
-            readinto = response.extensions.get(READINTO)
-            try:
-                if readinto is not None:
-                    sink.receive(_refusing_web_pages(readinto, sink.offset == 0, what))
-                else:
-                    for index, chunk in enumerate(response.iter_bytes()):
-                        if index == 0 and sink.offset == 0 and looks_like_html(chunk):
-                            raise CivitaiError(f"{what}: Civitai sent a web page instead of the model file")
-                        sink.write(chunk)
-            except (httpx.TransportError, httpx.StreamError) as exc:
-                raise Retryable(f"the download was interrupted ({type(exc).__name__})") from exc
-            if total is not None and sink.offset < total:
-                raise Retryable(f"the download stopped at {sink.offset} of {total} bytes")
-
-    def _prepare(self, response: httpx.Response, sink: DownloadSink) -> int | None:
-        """Check a 200/206 answer against the partial bytes; return the full size if known."""
-        length = response.headers.get("content-length")
-        if response.status_code == 206:
-            match = re.match(r"bytes (\d+)-(\d+)/(\d+|\*)", response.headers.get("content-range", ""))
-            if not match or int(match[1]) != sink.offset:
-                sink.restart()
-                raise Retryable("the server resumed at the wrong place; starting again")
-            return int(match[3]) if match[3] != "*" else None
-        if sink.offset:
-            sink.restart()  # a 200 to a Range request: the whole file comes again
-        return int(length) if length and length.isdigit() else None
-
-
-def filename_from_disposition(headers: httpx.Headers) -> str | None:
-    """The file name in Content-Disposition: RFC 5987 ``filename*`` first, then a quoted
-    ``filename=`` in raw UTF-8 (as Civitai's storage sends it), repairing latin-1 mojibake."""
-    raw = next((v for k, v in headers.raw if k.lower() == b"content-disposition"), None)
-    if raw is None:
-        return None
-    extended = re.search(rb"filename\*\s*=\s*([^']*)'[^']*'([^;]+)", raw, re.IGNORECASE)
-    if extended:
-        charset = extended[1].decode("ascii", "replace") or "utf-8"
-        return unquote(extended[2].decode("ascii", "replace").strip(), encoding=charset, errors="replace")
-    plain = re.search(rb'filename\s*=\s*"((?:[^"\\]|\\.)*)"|filename\s*=\s*([^;]+)', raw, re.IGNORECASE)
-    if not plain:
-        return None
-    value = (plain[1] if plain[1] is not None else plain[2]).strip()
-    try:
-        text = value.decode("utf-8")
-    except UnicodeDecodeError:
-        text = value.decode("latin-1")
-    try:
-        return text.encode("latin-1").decode("utf-8")  # mojibake from a latin-1 round trip
-    except (UnicodeEncodeError, UnicodeDecodeError):
-        return text
+        with self._open(url, resume_headers(sink), what, passthrough=frozenset({416})) as response:
+            receive_body(
+                response,
+                sink,
+                lambda: CivitaiError(f"{what}: Civitai sent a web page or JSON instead of the model file"),
+                what=what,
+            )

@@ -9,7 +9,7 @@ import httpx
 import pytest
 
 from synapse_civitai.fake_server import FakeCivitai, FakeFile
-from synapse_civitai.transport import READINTO, DownloadTransport
+from synapse_core.http_transport import READINTO, DownloadTransport
 
 
 @pytest.fixture
