@@ -122,6 +122,19 @@ class ConflictSettings(StrictModel):
     policy: str = "last_wins"
 
 
+class Alias(StrictModel):
+    """One more name for a resource in one UI's view of a profile (``use --for FILE``): the UI
+    finds the resource's bytes under exactly the path a workflow or image spells, even when the
+    pack exposes the file under another name."""
+
+    ui: str
+    kind: AssetKind
+    expose: str
+    """Path inside the kind's folder, posix, exactly as the workflow spells it."""
+    pack: str
+    resource_id: str
+
+
 class Profile(StrictModel):
     """state/profiles/<name>/profile.json: which packs a UI sees, in order."""
 
@@ -129,6 +142,9 @@ class Profile(StrictModel):
     name: str
     conflicts: ConflictSettings = Field(default_factory=ConflictSettings)
     packs: list[str] = Field(default_factory=list)
+    aliases: list[Alias] = Field(default_factory=list)
+    """Extra names in this profile's views; the work profile ``work__<file stem>`` of a
+    workflow holds them (see ``synapse use --for``)."""
 
 
 class UIRuntime(StrictModel):
