@@ -17,6 +17,10 @@ variable name and script names.
 
 from __future__ import annotations
 
+import ast
+import contextlib
+import json
+import os
 import re
 import shlex
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -26,6 +30,7 @@ from pathlib import Path
 import attrs
 
 from synapse_core.errors import InvalidInput
+from synapse_core.kinds import AssetKind
 from synapse_core.ui import AttachPlan, FileChange, KindFolder, Unsupported
 
 # --------------------------------------------------------------------------- text regions
@@ -88,6 +93,16 @@ def remove_region(text: str, start: int, end: int) -> str:
     return head[:-1] if head.endswith("\n") else head
 
 
+def read_json_object(path: Path) -> dict[str, object]:
+    """A JSON file's top-level object, or {} when it is missing, unreadable or not an object
+    (UIs treat a broken settings file as defaults, and so do we)."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
 def read_text(path: Path) -> str | None:
     """The exact text of ``path`` (line breaks untouched), or None if it is not a file."""
     if not path.is_file():
@@ -147,6 +162,75 @@ def drop_block(text: str, marks: Marks, where: str) -> str:
     return text if span is None else remove_region(text, span[0], span[1])
 
 
+# --------------------------------------------------------------------------- flags a parser defines
+
+_PARSER_NAMES = frozenset({"parser", "args_parser"})
+
+
+def argparse_flags(path: Path, root: Path | None = None) -> frozenset[str]:
+    """The long options (``--x``) that the ``add_argument`` calls of a Python file define.
+
+    With ``root``, the modules the file takes its parser from (``from a.b import parser``,
+    ``from a import args_parser``, resolved inside ``root``) count too, one level deep.
+    Read, never run. Raise :class:`InvalidInput` if the file cannot be read or parsed.
+    """
+    tree = _python_tree(path)
+    flags = set(_add_argument_flags(tree))
+    if root is not None:
+        for module in _parser_modules(tree):
+            found = root.joinpath(*module.split(".")).with_suffix(".py")
+            if found.is_file():
+                flags |= _add_argument_flags(_python_tree(found))
+    return frozenset(flags)
+
+
+def _python_tree(path: Path) -> ast.Module:
+    try:
+        return ast.parse(path.read_bytes(), filename=str(path))
+    except OSError as exc:
+        raise InvalidInput(f"cannot read {path}: {exc.strerror}") from exc
+    except (SyntaxError, ValueError) as exc:
+        raise InvalidInput(f"{path} is not Python that can be read ({exc})") from exc
+
+
+def _add_argument_flags(tree: ast.Module) -> set[str]:
+    flags: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == "add_argument":
+            for arg in node.args:
+                if isinstance(arg, ast.Constant) and isinstance(arg.value, str) and arg.value.startswith("--"):
+                    flags.add(arg.value)
+    return flags
+
+
+def _parser_modules(tree: ast.Module) -> list[str]:
+    """Modules a file imports its parser from: ``from m import parser`` gives ``m``,
+    ``from m import args_parser`` gives ``m.args_parser``."""
+    modules = []
+    for node in tree.body:
+        if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            for alias in node.names:
+                if alias.name == "parser":
+                    modules.append(node.module)
+                elif alias.name in _PARSER_NAMES:
+                    modules.append(f"{node.module}.{alias.name}")
+    return modules
+
+
+def preload_flags(folders: Iterable[Path]) -> frozenset[str]:
+    """The flags the ``preload.py`` of each extension folder defines; a preload that cannot be
+    read or parsed defines none (the UI reports it and starts without it)."""
+    flags: set[str] = set()
+    for folder in folders:
+        preload = folder / "preload.py"
+        if preload.is_file():
+            try:
+                flags |= argparse_flags(preload)
+            except InvalidInput:
+                continue
+    return frozenset(flags)
+
+
 # --------------------------------------------------------------------------- command-line flags
 
 
@@ -194,6 +278,68 @@ _QUOTE: Mapping[Dialect, Callable[[str], str]] = {Dialect.SH: sh_word, Dialect.B
 _APPEND: Mapping[Dialect, Callable[[str, str], str]] = {Dialect.SH: sh_append_line, Dialect.BAT: bat_append_line}
 
 
+def count_model_files(folder: Path, extensions: frozenset[str]) -> int:
+    """Files under ``folder`` (symlinked ones included, symlinked folders not entered) with
+    one of ``extensions``; preview images (``x.preview.png``) are not models."""
+    if folder.is_symlink() or not folder.is_dir():
+        return 0
+    count = 0
+    for _dirpath, _dirs, files in os.walk(folder):
+        for name in files:
+            stem, suffix = os.path.splitext(name)
+            if suffix.lower() in extensions and not stem.lower().endswith(".preview"):
+                count += 1
+    return count
+
+
+@attrs.frozen
+class ExtensionParser:
+    """A launcher whose argument parser is one Python file plus the ``preload(parser)`` of
+    extension folders: which long options does an install's parser accept?
+
+    Every folder under ``builtin_dirs`` is preloaded; those under ``extension_dirs`` unless a
+    JSON settings file lists them in ``disabled_key``, sets ``disable_all_key`` to anything but
+    ``"none"``, or the user passes one of ``disabling_flags``.
+    """
+
+    parser_file: str
+    builtin_dirs: tuple[str, ...]
+    extension_dirs: tuple[str, ...]
+    settings_file: str
+    disabled_key: str
+    disable_all_key: str
+    disabling_flags: tuple[str, ...]
+
+    def defined_flags(self, install: Path, user_flags: Iterable[str] = ()) -> frozenset[str]:
+        """The flags ``install`` accepts; ``user_flags`` are those its launcher passes anyway.
+        Raise :class:`InvalidInput` if the parser file cannot be read."""
+        try:
+            flags = set(argparse_flags(install / self.parser_file, install))
+        except InvalidInput as exc:
+            raise InvalidInput(f"{exc.message}; cannot tell which flags this install accepts") from exc
+        flags |= preload_flags(_subfolders(install, self.builtin_dirs))
+        flags |= preload_flags(self.enabled_extensions(install, user_flags))
+        return frozenset(flags)
+
+    def enabled_extensions(self, install: Path, user_flags: Iterable[str] = ()) -> list[Path]:
+        """The extension folders whose preload runs at the next start."""
+        settings = read_json_object(install / self.settings_file)
+        if settings.get(self.disable_all_key, "none") != "none" or set(user_flags) & set(self.disabling_flags):
+            return []
+        disabled = settings.get(self.disabled_key, [])
+        off = {str(name) for name in disabled} if isinstance(disabled, list) else set()
+        return [folder for folder in _subfolders(install, self.extension_dirs) if folder.name not in off]
+
+
+def _subfolders(install: Path, parents: Iterable[str]) -> list[Path]:
+    """The folders directly inside each of ``parents`` (inside ``install``), sorted by name."""
+    found = []
+    for parent in parents:
+        with contextlib.suppress(OSError):
+            found += sorted(p for p in (install / parent).iterdir() if p.is_dir())
+    return found
+
+
 @attrs.frozen
 class FlagTarget:
     """One flag pointing one UI folder at the same folder inside the view."""
@@ -222,6 +368,18 @@ def targets_from_layout(
             if known != entry.folder:
                 raise ValueError(f"flag {entry.attach_key} points at both {known} and {entry.folder}")
     return tuple(FlagTarget(flag, folder, flag in adding) for flag, folder in folders.items())
+
+
+def bat_call_pattern(script: str) -> str:
+    """A regex for the cmd.exe line that runs batch file ``script``, in all its usual forms:
+    ``x.bat``, ``call x.bat``, ``call .\\x.bat``, ``call "%~dp0x.bat"``, any case, with arguments."""
+    return r'^\s*@?(?:call\s+)?"?(?:%~dp0[\\/]?|\.[\\/])?' + re.escape(script) + r'"?(?:\s|$)'
+
+
+_COMMENT: Mapping[Dialect, re.Pattern[str]] = {
+    Dialect.SH: re.compile(r"^\s*#"),
+    Dialect.BAT: re.compile(r"^\s*(?:@?rem(?:\s|$)|::)", re.IGNORECASE),
+}
 
 
 @attrs.frozen
@@ -268,7 +426,57 @@ class FlagAttach:
             return None
         before = re.compile(script.before, re.IGNORECASE) if script.before else None
         new = set_block(text, MARKS[script.dialect], self.block_lines(view, script.dialect), str(path), before)
-        return None if new == text else FileChange(path, new, f"set the synapse block ({self.env_var} flags)")
+        if new == text:
+            return None
+        return FileChange(path, new, f"set the synapse block ({self.env_var} flags{self._flag_changes(text, script)})")
+
+    def _flag_changes(self, text: str, script: LaunchScript) -> str:
+        """What a rewrite changes in an existing block's flags: ``; adds --x; drops --y``."""
+        span = find_block(text, MARKS[script.dialect], script.name)
+        if span is None:
+            return ""
+        old = set(re.findall(r"(?<![\w-])--[a-z][\w-]*", text[span[0] : span[1]]))
+        new = {target.flag for target in self.targets}
+        parts = [f"adds {' '.join(sorted(new - old))}"] if new - old else []
+        parts += [f"drops {' '.join(sorted(old - new))}"] if old - new else []
+        return "".join(f"; {part}" for part in parts)
+
+    def user_flags(self, install: Path, flags: Iterable[str]) -> dict[str, list[str]]:
+        """Which of ``flags`` the user's own lines of the launcher scripts pass (comments and
+        the synapse block aside): flag -> the scripts that pass it."""
+        patterns = {flag: re.compile(rf"(?<![\w-]){re.escape(flag)}(?![\w-])") for flag in flags}
+        found: dict[str, list[str]] = {}
+        for script in self.scripts:
+            text = read_text(install / script.name)
+            if text is None:
+                continue
+            span = find_block(text, MARKS[script.dialect], str(install / script.name))
+            if span is not None:
+                text = remove_region(text, span[0], span[1])
+            for line in lines_of(text):
+                if _COMMENT[script.dialect].match(line.text):
+                    continue
+                for flag, pattern in patterns.items():
+                    if pattern.search(line.text) and script.name not in found.get(flag, []):
+                        found.setdefault(flag, []).append(script.name)
+        return found
+
+    def conflicts(self, install: Path, own: Mapping[str, Sequence[tuple[str, frozenset[str]]]]) -> list[str]:
+        """What this attach would hide: model files in the install's own folders that a replacing
+        flag takes the place of (``own``: flag -> (folder inside the install, extensions the UI
+        lists there)), and flags the user passes themselves, which the block would override."""
+        found = []
+        for target in self.targets:
+            if target.adds:
+                continue
+            for folder, extensions in own.get(target.flag, ()):
+                count = count_model_files(install / folder, extensions)
+                if count:
+                    files = "file" if count == 1 else "files"
+                    found.append(f"{count} model {files} in {install / folder} (which {target.flag} replaces)")
+        for flag, scripts in self.user_flags(install, [t.flag for t in self.targets]).items():
+            found.append(f"your own {flag} in {' and '.join(scripts)} (the synapse block would override it)")
+        return found
 
     def plan_detach(self, install: Path, view: Path) -> AttachPlan:
         """Each launcher script that has a synapse block, without it."""
@@ -328,3 +536,78 @@ def _effect(target: FlagTarget) -> str:
     if target.adds:
         return f"searched in addition to the UI's own {target.folder}"
     return f"replaces the UI's own {target.folder}"
+
+
+# --------------------------------------------------------------------------- layouts and flags
+
+Layout = Mapping[AssetKind, KindFolder | Unsupported]
+
+
+def own_folders(layout: Layout) -> dict[str, list[tuple[str, frozenset[str]]]]:
+    """For each flag of a layout, the install's own folders it points elsewhere (a view mirrors
+    the UI's root, so they are the layout's folders) and the extensions listed there."""
+    own: dict[str, list[tuple[str, frozenset[str]]]] = {}
+    for entry in layout.values():
+        if isinstance(entry, KindFolder) and entry.attach_key:
+            folders = own.setdefault(entry.attach_key, [])
+            if all(folder != entry.folder for folder, _ in folders):
+                folders.append((entry.folder, entry.extensions))
+    return own
+
+
+def attached_layout(layout: Layout, flags: Iterable[str]) -> dict[AssetKind, KindFolder | Unsupported]:
+    """The layout as an install that was given only ``flags`` lists it."""
+    given = set(flags)
+    return {
+        kind: entry
+        if not isinstance(entry, KindFolder) or not entry.attach_key or entry.attach_key in given
+        else Unsupported(f"not attached: this install's parser does not define {entry.attach_key}")
+        for kind, entry in layout.items()
+    }
+
+
+def not_defined_note(layout: Layout, flag: str, parser_file: str) -> str:
+    """The instructions' line for a flag left out because the install's parser lacks it."""
+    kinds = ", ".join(k.value for k, e in layout.items() if isinstance(e, KindFolder) and e.attach_key == flag)
+    return (
+        f"Not attached: {kinds} ({flag}): this install's parser does not define it"
+        f" ({parser_file}, extensions' preload.py); attach again once it does."
+    )
+
+
+@attrs.frozen
+class HiddenFolders:
+    """A UI setting that, when false, makes the UI skip every file under a folder whose name
+    starts with a dot (anywhere in the path)."""
+
+    settings_file: str
+    option: str
+    label: str
+    kinds: str
+    """What the UI then does not list, for the message."""
+    source: str
+
+
+def hidden_folder_warnings(install: Path, view: Path, display_name: str, hidden: HiddenFolders) -> list[str]:
+    """One warning when the view's path has a dot-folder and the install's setting is off."""
+    settings = read_json_object(install / hidden.settings_file)
+    if settings.get(hidden.option, True) is not False or "/." not in view.absolute().as_posix():
+        return []
+    return [
+        f"{display_name} at {install} does not list {hidden.kinds} from {view}: the path has a hidden folder"
+        f" and its setting '{hidden.label}' ({hidden.option}) is off ({hidden.source}); turn it on, or move"
+        " the store to a path without a folder that starts with a dot"
+    ]
+
+
+def resolves_paths(path: Path, name: str) -> bool:
+    """Whether the function ``name`` defined in Python file ``path`` (a parser's ``type=`` for
+    folder flags) resolves symlinks (``.resolve()``, ``realpath``): a UI doing that keeps the
+    profile it started with instead of following ``active``. False if the file is unreadable."""
+    try:
+        text = path.read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return False
+    return any(
+        line.lstrip().startswith(name) and (".resolve()" in line or "realpath" in line) for line in text.splitlines()
+    )

@@ -45,11 +45,12 @@ def synapse_ui_adapters() -> list[UIAdapter]:
     """Return the UI adapters this plugin provides.
 
     Called once per plugin when plugins load. Each adapter describes where one
-    UI looks for every :class:`~synapse_core.kinds.AssetKind` (a folder or an
-    explicit "unsupported"), which extensions it lists, the name it keys files
-    by (that decides conflicts), and how to point an install at a view
-    (``plan_attach``/``plan_detach``). An adapter whose layout misses a kind,
-    or whose ``name`` another plugin already provides, fails its plugin.
+    UI looks for each :class:`~synapse_core.kinds.AssetKind` (a folder or an
+    explicit "unsupported"; a kind it does not list is unsupported), which
+    extensions it lists, the name it keys files by (that decides conflicts), and
+    how to point an install at a view (``plan_attach``/``plan_detach``). An
+    adapter whose layout is not a mapping of kinds, or whose ``name`` another
+    plugin already provides, fails its plugin.
     """
     return []
 

@@ -55,6 +55,8 @@ class PluginRecord:
     reason: str | None = None
     hooks: list[str] = attrs.Factory(list)
     contributes: dict[str, list[str]] = attrs.Factory(dict)
+    variants: dict[str, list[str]] = attrs.Factory(dict)
+    """Per UI adapter, the other UIs (forks) it recognises and attaches, e.g. forge: reForge."""
 
 
 class PluginLoadError(Exception):
@@ -212,6 +214,7 @@ class PluginRegistry:
         self._claim(record, "source", [getattr(s, "name", None) for s in sources])
         self._claim(record, "policy", [getattr(p, "name", None) for p in policies])
         self._accept(record, "ui", {a.name: a for a in adapters}, self._ui_adapters)
+        record.variants = {a.name: list(a.variants) for a in adapters if a.variants}
         self._accept(record, "source", {s.name: s for s in sources}, self._sources)
         self._accept(record, "policy", {p.name: p for p in policies}, self._policies)
 
@@ -223,11 +226,16 @@ class PluginRegistry:
             record.contributes[category] = sorted(items)
 
     def _call(self, plugin: object, hook_name: str, expected: type[T]) -> list[T]:
-        impl = getattr(plugin, hook_name, None)
+        """Call ``plugin``'s implementations of a hook (under its own name or pluggy's ``specname=``)."""
         caller = getattr(self.manager.hook, hook_name)
-        if impl is None or not any(i.plugin is plugin for i in caller.get_hookimpls()):
-            return []
-        result = impl()
+        results: list[T] = []
+        for impl in caller.get_hookimpls():
+            if impl.plugin is plugin:
+                results += self._checked(impl.function(), hook_name, expected)
+        return results
+
+    @staticmethod
+    def _checked(result: object, hook_name: str, expected: type[T]) -> list[T]:
         if not isinstance(result, list | tuple):
             raise PluginLoadError(f"{hook_name}() returned {type(result).__name__}, expected a list")
         for item in result:
@@ -315,12 +323,13 @@ def _pick(what: str, name: str, items: Mapping[str, T]) -> T:
 
 
 def _check_layout(adapter: UIAdapter) -> None:
+    """A layout maps kinds to KindFolder or Unsupported. A kind it does not list (one added to
+    the core after the plugin was written) is unsupported, with that reason (``UIAdapter.entry``)."""
     layout = getattr(adapter, "layout", None)
     if not isinstance(layout, Mapping):
         raise PluginLoadError(f"UI adapter '{adapter.name}' has no layout mapping")
-    missing = [kind.value for kind in AssetKind if kind not in layout]
-    if missing:
-        raise PluginLoadError(f"UI adapter '{adapter.name}' says nothing about kinds: {', '.join(missing)}")
+    if not any(kind in layout for kind in AssetKind):
+        raise PluginLoadError(f"UI adapter '{adapter.name}': its layout names no asset kind")
     for kind, entry in layout.items():
         if not isinstance(entry, KindFolder | Unsupported):
             raise PluginLoadError(f"UI adapter '{adapter.name}': layout[{kind}] is not a KindFolder or Unsupported")

@@ -132,6 +132,20 @@ class DoctorReport(Result):
         return all(p.fixed for p in self.problems)
 
 
+class InstallStatus(Result):
+    """One attached install of a UI in `synapse status`: what it is and what it lists."""
+
+    path: str
+    variant: str
+    version: str | None = None
+    follows: str = "restart"
+    """How a running instance follows use/back: live, refresh or restart."""
+    follows_detail: str = ""
+    not_listed: list[str] = []
+    """Entries of the active view this install does not list, with why."""
+    problem: str | None = None
+
+
 class UIStatus(Result):
     """One UI in `synapse status`."""
 
@@ -143,6 +157,7 @@ class UIStatus(Result):
     shadowed: list[str]
     missing: list[str]
     unsupported: list[str]
+    installs: list[InstallStatus] = []
 
 
 class StatusReport(Result):

@@ -16,7 +16,7 @@ from contextlib import contextmanager
 from datetime import timedelta
 from pathlib import Path
 
-from synapse_core import activation
+from synapse_core import activation, installs
 from synapse_core.activation import Switcher
 from synapse_core.blobs import BlobStore, IngestMode
 from synapse_core.discovery import Discovery
@@ -482,6 +482,7 @@ class Store:
         """Each UI's stack, active view, shadowed entries and missing blobs; store totals."""
         self.layout.require_initialised()
         uis = []
+        config = self.files.config()
         for ui, stack in sorted(activation.read_stacks(self.layout).items()):
             top = stack[-1]
             manifest = self.views.manifest(ui, top)
@@ -496,6 +497,7 @@ class Store:
                     shadowed=[o.detail for o in left if o.reason == "shadowed"],
                     missing=[o.detail for o in left if o.reason == "missing_blob"],
                     unsupported=[o.detail for o in left if o.reason not in ("shadowed", "missing_blob")],
+                    installs=installs.install_statuses(ui, config, self.registry, manifest),
                 )
             )
         blobs = list(self.blobs.iter_blobs())
@@ -509,14 +511,21 @@ class Store:
 
     # -- attach ----------------------------------------------------------------------
 
-    def attach(self, ui: str, install: Path, *, print_only: bool = False, detach: bool = False) -> AttachResult:
-        """Point a UI install at its ``active`` view (or undo it); only what attach owns changes."""
+    def attach(
+        self, ui: str, install: Path, *, print_only: bool = False, detach: bool = False, force: bool = False
+    ) -> AttachResult:
+        """Point a UI install at its ``active`` view (or undo it); only what attach owns changes.
+
+        Attach stops when it would hide models from the UI (``UIAdapter.attach_conflicts``)
+        unless ``force``."""
         self.layout.require_initialised()
         adapter = self.registry.ui(ui)
         install = install.expanduser().absolute()
         if not install.is_dir() or not adapter.looks_like_install(install):
-            raise InvalidInput(f"{install} does not look like a {adapter.display_name} install; pass its top folder")
+            raise InvalidInput(installs.not_an_install(adapter, install, self.registry))
         view = self.layout.active_link(ui)
+        if not detach and not force:
+            installs.refuse_conflicts(adapter, install, view)
         plan = adapter.plan_detach(install, view) if detach else adapter.plan_attach(install, view)
         changed: list[str] = []
         if not print_only:
@@ -525,11 +534,11 @@ class Store:
                 write_all_or_nothing([(c.path.resolve(), c.content.encode()) for c in plan.changes])
                 changed = [f"{change.path}: {change.summary}" for change in plan.changes]
                 config = self.files.config()
-                installs = config.ui_installs.setdefault(ui, [])
-                if detach and str(install) in installs:
-                    installs.remove(str(install))
-                elif not detach and str(install) not in installs:
-                    installs.append(str(install))
+                known = config.ui_installs.setdefault(ui, [])
+                if detach and str(install) in known:
+                    known.remove(str(install))
+                elif not detach and str(install) not in known:
+                    known.append(str(install))
                 self.files.save_config(config)
         return AttachResult(
             ui=ui,
@@ -583,6 +592,19 @@ class Store:
             problem.message += "; 'synapse doctor --fix' rolls them back"
         return [problem]
 
+    def _install_problems(self, fix: bool) -> list[Problem]:
+        """Attached installs that are gone or whose attach is stale (``fix``: repaired)."""
+        try:
+            if not fix:
+                return installs.install_problems(self.files.config(), self.registry, self.layout, fix=False)
+            with self.mutation("doctor: attached installs"):
+                config = self.files.config()
+                problems = installs.install_problems(config, self.registry, self.layout, fix=True)
+                self.files.save_config(config)
+                return problems
+        except StateFileInvalid:
+            return []  # the state-file check reports it
+
     def doctor(self, *, verify_blobs: bool = False, fix: bool = False, rebuild_views: bool = False) -> DoctorReport:
         """Check the store's invariants; with ``fix``, repair what can be repaired.
 
@@ -592,6 +614,7 @@ class Store:
         with self.lock.hold():
             interrupted = self._interrupted_command(fix)
             checks, problems = self.maintenance.check(verify_blobs=verify_blobs, fix=fix, rebuild_views=rebuild_views)
-            checks, problems = ["no interrupted command", *checks], interrupted + problems
+            checks, problems = ["no interrupted command", *checks, installs.CHECK], interrupted + problems
+            problems += self._install_problems(fix)
         failures = [f"{r.name}: {r.reason}" for r in self.registry.records if r.status == "failed"]
         return DoctorReport(checks=checks, problems=problems, history=self.history.enabled, plugin_failures=failures)

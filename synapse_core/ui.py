@@ -82,22 +82,60 @@ class AttachPlan:
     """Files the core writes atomically when the user did not ask for --print."""
 
 
+class Liveness(StrEnum):
+    """How a running UI follows a switch of its ``active`` view (``use``/``back``)."""
+
+    LIVE = "live"
+    """Its model lists follow by themselves."""
+    REFRESH = "refresh"
+    """Its model lists follow after the UI's own Refresh (a button, or a key)."""
+    RESTART = "restart"
+    """Only a restart shows the switched files."""
+
+
+@attrs.frozen
+class InstallInfo:
+    """What one install of a UI is, as its files tell: shown by ``status``."""
+
+    variant: str
+    """The UI's name for this install, e.g. ``reForge`` for an install the Forge adapter serves."""
+    version: str | None = None
+    follows: Liveness = Liveness.RESTART
+    """How a running instance follows a switch."""
+    follows_detail: str = ""
+    """Why, and what stays stale (weights already loaded, cached hashes), citing the UI's code."""
+    lists: Mapping[AssetKind, KindFolder | Unsupported] | None = None
+    """What this install lists through its attach, where it differs from the adapter's layout
+    (a variant, an older version, a flag its parser lacks); None: the adapter's layout."""
+
+
 class UIAdapter(ABC):
     """How one UI (ComfyUI, Forge, ...) lays out model folders and is pointed at a view.
 
     Subclasses set :attr:`name` (stable, lower-case; selects the adapter),
-    :attr:`display_name`, and :attr:`layout` with an entry for EVERY
-    :class:`AssetKind`: a :class:`KindFolder` or an :class:`Unsupported`.
-    The plugin manager rejects an adapter whose layout misses a kind.
+    :attr:`display_name`, and :attr:`layout` with an entry for every
+    :class:`AssetKind` it knows: a :class:`KindFolder` or an :class:`Unsupported`.
+    A kind the layout does not list is unsupported (:meth:`entry` says why), so a
+    kind added to the core later never breaks an older plugin.
     """
 
     name: ClassVar[str]
     display_name: ClassVar[str]
     layout: ClassVar[Mapping[AssetKind, KindFolder | Unsupported]]
+    variants: ClassVar[tuple[str, ...]] = ()
+    """Other UIs (forks) this adapter recognises and attaches, by name, for ``synapse plugins``."""
+
+    def entry(self, kind: AssetKind) -> KindFolder | Unsupported:
+        """The layout's entry for ``kind``; a kind the layout does not list (added to the core
+        after the plugin was written) is unsupported, saying so."""
+        found = self.layout.get(kind)
+        if found is None:
+            return Unsupported(f"{self.display_name}'s plugin does not know the kind '{kind.value}' (it predates it)")
+        return found
 
     def folder(self, kind: AssetKind) -> KindFolder | None:
         """The folder for ``kind``, or None when the UI does not support it."""
-        entry = self.layout.get(kind)
+        entry = self.entry(kind)
         return entry if isinstance(entry, KindFolder) else None
 
     def accepts(self, kind: AssetKind, file_name: str) -> bool:
@@ -135,3 +173,19 @@ class UIAdapter(ABC):
     @abstractmethod
     def plan_detach(self, install: Path, view: Path) -> AttachPlan:
         """How to undo :meth:`plan_attach`, touching only what attach owns."""
+
+    def attach_conflicts(self, install: Path, view: Path) -> list[str]:
+        """What attaching would hide from the UI, one phrase each with counts: model files in
+        folders the attach replaces, folders the user set themselves. Attach stops on any
+        (unless forced). Pure, like :meth:`plan_attach`. Default: nothing."""
+        return []
+
+    def describe_install(self, install: Path) -> InstallInfo:
+        """Which variant and version ``install`` is and how it follows a switch (for ``status``).
+        Default: this adapter's UI, restart to be safe."""
+        return InstallInfo(variant=self.display_name)
+
+    def check_install(self, install: Path, view: Path) -> list[str]:
+        """Warnings for ``doctor`` about an attached install that attach cannot fix (a UI setting
+        that hides the view, for example). Default: none."""
+        return []

@@ -165,6 +165,16 @@ def partial_ui_module() -> types.ModuleType:
     return module("partial_ui", synapse_ui_adapters=synapse_ui_adapters)
 
 
+def ui_with_layout(name: str, layout: object) -> types.ModuleType:
+    adapter = type(name, (PartialUI,), {"name": name, "layout": layout})()
+
+    @hookimpl
+    def synapse_ui_adapters():  # type: ignore[no-untyped-def]
+        return [adapter]
+
+    return module(name, synapse_ui_adapters=synapse_ui_adapters)
+
+
 def duplicate_policy_module() -> types.ModuleType:
     @hookimpl
     def synapse_conflict_policies():  # type: ignore[no-untyped-def]
@@ -239,7 +249,8 @@ BAD_PLUGINS: list[tuple[str, Callable[[], types.ModuleType], list[str]]] = [
     ("misspelled", misspelled_module, ["synapse_ui_adaptors", "unknown hook"]),
     ("non_list", non_list_module, ["synapse_conflict_policies", "dict", "list"]),
     ("wrong_item", wrong_item_module, ["synapse_sources", "str", "Source"]),
-    ("partial_ui", partial_ui_module, ["partialui", "checkpoint", "vae"]),
+    ("layoutless_ui", lambda: ui_with_layout("layoutless", ["not", "a", "mapping"]), ["layoutless", "no layout"]),
+    ("kindless_ui", lambda: ui_with_layout("kindless", {"checkpoints": None}), ["kindless", "names no asset kind"]),
     ("dup_policy", duplicate_policy_module, ["last_wins", "conflict_policies"]),
     ("raising_hook", raising_hook_module, ["ValueError", "cannot reach the catalogue"]),
 ]

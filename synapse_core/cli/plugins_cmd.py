@@ -24,9 +24,17 @@ def plugins(ctx: click.Context, as_json: bool, show_all: bool) -> None:
             click.echo("no plugins installed")
         for r in records:
             origin = "built-in" if r.builtin else f"{r.distribution or '?'} {r.version or ''}".strip()
-            gives = "; ".join(f"{k}: {', '.join(v)}" for k, v in sorted(r.contributes.items())) or "nothing"
+            gives = "; ".join(f"{k}: {', '.join(_named(k, v, r.variants))}" for k, v in sorted(r.contributes.items()))
+            gives = gives or "nothing"
             click.echo(f"{r.name:<18} {r.status:<8} {origin:<24} {gives}")
             if r.reason:
                 click.echo(f"{'':<18} reason: {r.reason}")
 
     emit(records, as_json, human)
+
+
+def _named(category: str, names: list[str], variants: dict[str, list[str]]) -> list[str]:
+    """UI names with the forks their adapter also serves: ``forge (also reForge, Forge Classic)``."""
+    if category != "ui":
+        return names
+    return [f"{n} (also {', '.join(variants[n])})" if n in variants else n for n in names]

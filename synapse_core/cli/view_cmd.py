@@ -53,6 +53,13 @@ def back(ctx: click.Context, uis: tuple[str, ...], ui_set: str | None, as_json: 
     _emit_stacks(stacks, [], as_json)
 
 
+_FOLLOWS = {
+    "live": "follows use/back by itself",
+    "refresh": "follows use/back after its Refresh",
+    "restart": "restart it after use/back",
+}
+
+
 @click.command()
 @json_option
 @click.pass_context
@@ -71,6 +78,15 @@ def status(ctx: click.Context, as_json: bool) -> None:
                 click.echo(f"  missing: {line}")
             for line in ui.unsupported:
                 click.echo(f"  not shown: {line}")
+            for install in ui.installs:
+                version = f" {install.version}" if install.version else ""
+                click.echo(
+                    f"  attached: {install.path} ({install.variant}{version}; running: {_FOLLOWS[install.follows]})"
+                )
+                if install.problem:
+                    click.echo(f"    problem: {install.problem}")
+                for line in install.not_listed:
+                    click.echo(f"    not listed there: {line}")
 
     emit(report, as_json, human)
 
@@ -113,8 +129,10 @@ def profile_show(ctx: click.Context, name: str, as_json: bool) -> None:
     emit(info, as_json, human)
 
 
-def _attach(ctx: click.Context, ui: str, path: Path, print_only: bool, as_json: bool, detach: bool) -> None:
-    result = state(ctx).store(as_json).attach(ui, path, print_only=print_only, detach=detach)
+def _attach(
+    ctx: click.Context, ui: str, path: Path, print_only: bool, as_json: bool, detach: bool, force: bool = False
+) -> None:
+    result = state(ctx).store(as_json).attach(ui, path, print_only=print_only, detach=detach, force=force)
 
     def human() -> None:
         click.echo(result.instructions)
@@ -130,11 +148,15 @@ def _attach(ctx: click.Context, ui: str, path: Path, print_only: bool, as_json: 
 @click.argument("ui")
 @click.argument("path", type=click.Path(path_type=Path))
 @click.option("--print", "print_only", is_flag=True, help="Only print what to add; change no file.")
+@click.option("--force", is_flag=True, help="Attach even if the install's own models or flags would be hidden.")
 @json_option
 @click.pass_context
-def attach(ctx: click.Context, ui: str, path: Path, print_only: bool, as_json: bool) -> None:
-    """Point the UI installed at PATH at its Synapse view (once; use/back need no re-attach)."""
-    _attach(ctx, ui, path, print_only, as_json, detach=False)
+def attach(ctx: click.Context, ui: str, path: Path, print_only: bool, force: bool, as_json: bool) -> None:
+    """Point the UI installed at PATH at its Synapse view (once; use/back need no re-attach).
+
+    Stops, listing them, when the install's own folders that attach replaces hold models or
+    the user set those flags: adopt them first ('synapse adopt PATH') or pass --force."""
+    _attach(ctx, ui, path, print_only, as_json, detach=False, force=force)
 
 
 @click.command()

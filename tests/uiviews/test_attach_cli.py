@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from uiviews.installs import comfy_install, webui_install
 from uiviews.kit import assert_clear_error, sha_of
 
 from synapse_core.store import Store
@@ -33,19 +34,12 @@ USER_YAML = (
 )
 
 
-def comfy_install(where: Path) -> Path:
-    """What ComfyUIAdapter.looks_like_install needs: main.py beside folder_paths.py and comfy/."""
-    (where / "comfy").mkdir(parents=True)
-    (where / "main.py").write_text("print('ComfyUI')\n")
-    (where / "folder_paths.py").write_text("supported_pt_extensions = set()\n")
-    return where
-
-
 def a1111_install(where: Path) -> Path:
-    """webui.py with modules/ (no modules_forge/, no installer.py)."""
-    (where / "modules").mkdir(parents=True)
-    (where / "webui.py").write_text("# webui\n")
-    return where
+    """An A1111 install with its real parser shape (modules/cmd_args.py, extensions-builtin preloads)."""
+    install = webui_install(where, "a1111")
+    for script in ("webui-user.sh", "webui-user.bat"):
+        (install / script).unlink()
+    return install
 
 
 def stat_of(path: Path) -> tuple[int, int, bytes]:

@@ -9,14 +9,27 @@ name with extension, so same-named files in different sub-folders collide.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from pathlib import Path
 from typing import ClassVar
 
-from synapse_core.attach_flags import Dialect, FlagAttach, LaunchScript, targets_from_layout
+from synapse_core.attach_flags import (
+    Dialect,
+    ExtensionParser,
+    FlagAttach,
+    HiddenFolders,
+    LaunchScript,
+    attached_layout,
+    bat_call_pattern,
+    hidden_folder_warnings,
+    not_defined_note,
+    own_folders,
+    preload_flags,
+    resolves_paths,
+    targets_from_layout,
+)
 from synapse_core.kinds import AssetKind
-from synapse_core.ui import AttachPlan, KeyStyle, KindFolder, UIAdapter, Unsupported
+from synapse_core.ui import AttachPlan, InstallInfo, KeyStyle, KindFolder, Liveness, UIAdapter, Unsupported
 
 _CONTROLNET_EXTENSIONS = frozenset({".pt", ".pth", ".ckpt", ".safetensors", ".bin"})
 _CONTROLNET_SOURCE = "Mikubill/sd-webui-controlnet scripts/global_state.py (extension)"
@@ -59,9 +72,9 @@ LAYOUT: Mapping[AssetKind, KindFolder | Unsupported] = {
     ),
     AssetKind.UPSCALER: KindFolder(
         "models/ESRGAN",
-        frozenset({".pt", ".pth", ".safetensors"}),
+        frozenset({".pt", ".pth"}),  # no .safetensors: find_models(ext_filter=[".pt", ".pth"])
         KeyStyle.STEM,
-        "modules/esrgan_model.py; modules/upscaler.py; modules/cmd_args.py (--esrgan-models-path)",
+        "modules/esrgan_model.py load_model (find_models); modules/upscaler.py; modules/cmd_args.py",
         "--esrgan-models-path",
     ),
     AssetKind.HYPERNETWORK: KindFolder(
@@ -102,13 +115,38 @@ replace the install's folder."""
 
 SCRIPTS = (
     LaunchScript("webui-user.sh", Dialect.SH),  # webui.sh sources it before launching
-    LaunchScript("webui-user.bat", Dialect.BAT, before=r"^\s*@?call\s+webui\.bat\b"),  # it ends by calling webui.bat
+    LaunchScript("webui-user.bat", Dialect.BAT, before=bat_call_pattern("webui.bat")),  # it ends by running webui.bat
+)
+PARSER = ExtensionParser(
+    # modules/shared_cmd_options.py: cmd_args.parser, then script_loading.preload_extensions over the
+    # enabled extensions (launch_utils.list_extensions) and every folder of extensions-builtin; then
+    # parse_args, which stops at a flag nobody defined ("unrecognized arguments").
+    parser_file="modules/cmd_args.py",
+    builtin_dirs=("extensions-builtin",),
+    extension_dirs=("extensions",),
+    settings_file="config.json",
+    disabled_key="disabled_extensions",
+    disable_all_key="disable_all_extensions",
+    disabling_flags=("--disable-extra-extensions", "--disable-all-extensions"),
 )
 CONTROLNET_FLAG = "--controlnet-dir"
+HIDDEN_FILES = HiddenFolders(
+    # modules/shared_options.py "list_hidden_files" (default on); when off, modules/util.py walk_files
+    # skips every file whose folder path contains "/.": modelloader.load_models and Lora/networks.py use it.
+    settings_file="config.json",
+    option="list_hidden_files",
+    label="Load models/files in hidden directories",
+    kinds="checkpoints, LoRAs and upscalers",
+    source="modules/util.py walk_files",
+)
 
 NOTES = (
     "A flag given twice counts once, the last time: the synapse block comes last, so it overrides",
     "the same flags set earlier in COMMANDLINE_ARGS. LyCORIS/LoCon files are exposed as LoRAs in models/Lora.",
+)
+EXTENSION_NOTE = (
+    "{flag} is defined by the {extension} extension: if you disable or remove it, A1111 refuses to start on"
+    " the flag; 'synapse doctor' reports that and 'synapse doctor --fix' takes the flag out."
 )
 
 
@@ -126,15 +164,21 @@ class A1111Adapter(UIAdapter):
         return has_entry and (path / "modules").is_dir() and not is_other
 
     def flag_attach(self, install: Path) -> FlagAttach:
-        """The flags for this install: --controlnet-dir only if an enabled extension defines it,
-        because A1111 refuses to start on a flag it does not know (modules/shared_cmd_options.py)."""
-        targets = targets_from_layout(self.layout.values(), ADDING_FLAGS)
-        notes: tuple[str, ...] = NOTES
-        if controlnet_extension(install) is None:
-            targets = tuple(t for t in targets if t.flag != CONTROLNET_FLAG)
-            notes += ("ControlNet and IP-Adapter models need the sd-webui-controlnet extension; attach again after",)
-            notes += ("installing it to add --controlnet-dir.",)
-        return FlagAttach(self.name, self.display_name, "COMMANDLINE_ARGS", targets, SCRIPTS, notes)
+        """The flags for this install: only those its own parser defines (modules/cmd_args.py and
+        the preload.py of its builtin and enabled extensions), because A1111 refuses to start on
+        a flag it does not know (modules/shared_cmd_options.py parse_args)."""
+        every = targets_from_layout(self.layout.values(), ADDING_FLAGS)
+        plain = FlagAttach(self.name, self.display_name, "COMMANDLINE_ARGS", every, SCRIPTS)
+        defined = PARSER.defined_flags(install, plain.user_flags(install, PARSER.disabling_flags))
+        targets = tuple(t for t in every if t.flag in defined)
+        notes = list(NOTES)
+        for target in every:
+            if target.flag not in defined:
+                notes.append(not_defined_note(self.layout, target.flag, PARSER.parser_file))
+        extension = controlnet_extension(install)
+        if CONTROLNET_FLAG in defined and extension is not None:
+            notes.append(EXTENSION_NOTE.format(flag=CONTROLNET_FLAG, extension=extension))
+        return FlagAttach(self.name, self.display_name, "COMMANDLINE_ARGS", targets, SCRIPTS, tuple(notes))
 
     def plan_attach(self, install: Path, view: Path) -> AttachPlan:
         """The flags, and the synapse block of webui-user.sh / webui-user.bat (those that exist)."""
@@ -144,19 +188,37 @@ class A1111Adapter(UIAdapter):
         """Remove the synapse block from webui-user.sh / webui-user.bat."""
         return self.flag_attach(install).plan_detach(install, view)
 
+    def attach_conflicts(self, install: Path, view: Path) -> list[str]:
+        """Models in the folders --lora-dir, --embeddings-dir and --hypernetwork-dir replace, and
+        the user's own flags that the block would override."""
+        return self.flag_attach(install).conflicts(install, own_folders(self.layout))
+
+    def describe_install(self, install: Path) -> InstallInfo:
+        """A1111; before PR #15035 (v1.8.0) the flags' paths were resolve()d at start-up."""
+        flags = {t.flag for t in self.flag_attach(install).targets}
+        lists = attached_layout(self.layout, flags)
+        if resolves_paths(install / "modules" / "paths_internal.py", "normalized_filepath"):
+            detail = (
+                "modules/paths_internal.py normalized_filepath resolve()s the flags' paths at start-up, so a"
+                " running A1111 keeps the profile it started with: restart it after use/back"
+            )
+            return InstallInfo(self.display_name, None, Liveness.RESTART, detail, lists)
+        detail = (
+            "lists follow after Refresh (the flags keep the 'active' path: paths_internal.normalized_filepath"
+            " absolute()); a model already loaded stays until another is picked (sd_models.reload_model_weights)"
+        )
+        return InstallInfo(self.display_name, None, Liveness.REFRESH, detail, lists)
+
+    def check_install(self, install: Path, view: Path) -> list[str]:
+        """The view under a hidden folder while "Load models/files in hidden directories" is off."""
+        return hidden_folder_warnings(install, view, self.display_name, HIDDEN_FILES)
+
 
 def controlnet_extension(install: Path) -> str | None:
     """The enabled extension folder whose preload.py defines --controlnet-dir, if any."""
-    extensions = install / "extensions"
-    config = _read_config(install / "config.json")
-    if not extensions.is_dir() or config.get("disable_all_extensions", "none") != "none":
-        return None
-    disabled = config.get("disabled_extensions", [])
-    off = {str(name) for name in disabled} if isinstance(disabled, list) else set()
-    for preload in sorted(extensions.glob("*/preload.py")):
-        name = preload.parent.name
-        if name not in off and CONTROLNET_FLAG in _text_or_empty(preload):
-            return name
+    for folder in PARSER.enabled_extensions(install):
+        if CONTROLNET_FLAG in preload_flags([folder]):
+            return folder.name
     return None
 
 
@@ -166,12 +228,3 @@ def _text_or_empty(path: Path) -> str:
         return path.read_text(encoding="utf-8", errors="replace")
     except OSError:
         return ""
-
-
-def _read_config(path: Path) -> dict[str, object]:
-    """A1111's config.json (settings, including disabled extensions), or {} if unreadable."""
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return {}
-    return data if isinstance(data, dict) else {}

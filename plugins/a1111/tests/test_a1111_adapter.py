@@ -9,15 +9,17 @@ synapse_core.attach_flags are exercised here too.
 from __future__ import annotations
 
 import os
+import re
 import shlex
 import shutil
 import subprocess
 from pathlib import Path
 
 import pytest
+from uiviews.installs import add_extension, webui_install
 
 from synapse_a1111.adapter import A1111Adapter
-from synapse_core.attach_flags import insert_region, lines_of, remove_region
+from synapse_core.attach_flags import argparse_flags, bat_call_pattern, insert_region, lines_of, remove_region
 from synapse_core.errors import InvalidInput
 from synapse_core.kinds import AssetKind
 from synapse_core.ui import AttachPlan, KeyStyle, KindFolder, Unsupported
@@ -75,7 +77,8 @@ def test_embeddings_live_at_the_root_modules_cmd_args_py() -> None:
         ("hypernetwork", "x.pt", True),  # hypernetwork.py list_hypernetworks: **/*.pt only
         ("hypernetwork", "x.safetensors", False),
         ("embedding", "x.png", True),  # textual_inversion.py load_from_file: images can carry embeddings
-        ("upscaler", "x.pth", True),  # modules/esrgan_model.py: .pt .pth .safetensors
+        ("upscaler", "x.pth", True),  # modules/esrgan_model.py load_model: find_models(ext_filter=[".pt", ".pth"])
+        ("upscaler", "x.safetensors", False),
         ("text_encoder", "x.safetensors", False),
     ],
 )
@@ -135,15 +138,11 @@ def _apply(plan: AttachPlan) -> None:
 
 
 def _install(tmp_path: Path, *, controlnet: bool = False) -> Path:
-    install = tmp_path / "stable-diffusion-webui"
-    (install / "modules").mkdir(parents=True)
-    (install / "webui.py").write_text("")
+    install = webui_install(tmp_path / "stable-diffusion-webui", "a1111")
     (install / "webui-user.sh").write_text(WEBUI_USER_SH)
     (install / "webui-user.bat").write_bytes(WEBUI_USER_BAT.encode())
     if controlnet:
-        extension = install / "extensions" / "sd-webui-controlnet"
-        extension.mkdir(parents=True)
-        (extension / "preload.py").write_text('def preload(parser):\n    parser.add_argument("--controlnet-dir")\n')
+        add_extension(install, "sd-webui-controlnet", ["--controlnet-dir"])
     return install
 
 
@@ -245,3 +244,39 @@ def test_insert_then_remove_restores_the_text(text: str) -> None:
         [line] = [line for line in lines_of(edited) if line.text == "# >>> b"]
         [last] = [line for line in lines_of(edited) if line.text == "# <<< b"]
         assert remove_region(edited, line.start, last.end) == text
+
+
+# --------------------------------------------------------------------------- parser flags (synapse_core.attach_flags)
+
+
+def test_argparse_flags_reads_add_argument_calls_and_the_module_the_parser_comes_from(tmp_path: Path) -> None:
+    (tmp_path / "backend").mkdir()
+    (tmp_path / "backend" / "args.py").write_text(
+        'import argparse\nparser = argparse.ArgumentParser()\nparser.add_argument("--cuda-malloc", action="store_true")\n'
+    )
+    (tmp_path / "modules").mkdir()
+    cmd_args = tmp_path / "modules" / "cmd_args.py"
+    cmd_args.write_text(
+        'from backend.args import parser\nparser.add_argument(\n    "--lora-dir",\n    "--lyco-dir",\n    type=str,\n)\nparser.add_argument("-f")\nx = "--not-a-flag"\n'
+    )
+    assert argparse_flags(cmd_args, tmp_path) == {"--cuda-malloc", "--lora-dir", "--lyco-dir"}
+    assert argparse_flags(cmd_args) == {"--lora-dir", "--lyco-dir"}
+    cmd_args.write_text("def broken(:\n")
+    with pytest.raises(InvalidInput, match=r"cmd_args\.py is not Python"):
+        argparse_flags(cmd_args)
+
+
+@pytest.mark.parametrize(
+    ("line", "runs"),
+    [
+        ("call webui.bat", True),
+        ("webui.bat %*", True),
+        ('call "%~dp0\\webui.bat"', True),
+        ("rem call webui.bat", False),
+        (":: webui.bat", False),
+        ("call webui.bat.old", False),
+        ("call mywebui.bat", False),
+    ],
+)
+def test_bat_call_pattern(line: str, runs: bool) -> None:
+    assert bool(re.search(bat_call_pattern("webui.bat"), line, re.IGNORECASE)) is runs

@@ -106,7 +106,8 @@ class ComfyUIAdapter(UIAdapter):
         path = install / CONFIG_NAME
         text = read_text(path)
         before = _load(path, text or "")
-        new = _set_section(text or "", self.section_text(view, newline_of(text or "")), path, before)
+        base = _drop_empty_mapping(text or "", before)
+        new = _set_section(base, self.section_text(view, newline_of(text or "")), path, before)
         _check_result(path, before, new, self.section_values(view))
         verb = "add" if text is None else "set"
         changes = () if new == text else (FileChange(path, new, f"{verb} the '{SECTION}' section"),)
@@ -211,6 +212,15 @@ def _set_section(text: str, section: str, path: Path, parsed: Mapping[str, Any])
     if span is None:
         return insert_region(text, section, None, newline_of(text))
     return replace_region(text, span[0], span[1], section)
+
+
+def _drop_empty_mapping(text: str, parsed: Mapping[str, Any]) -> str:
+    """The ``{}`` line :func:`_keep_loadable` leaves in a file that would otherwise parse to
+    nothing goes when a section comes back (a mapping cannot follow a flow mapping)."""
+    if parsed:
+        return text
+    lines = [line for line in lines_of(text) if line.text.strip() == "{}"]
+    return remove_region(text, lines[0].start, lines[0].end) if len(lines) == 1 else text
 
 
 def _keep_loadable(text: str) -> tuple[str, str]:

@@ -10,6 +10,7 @@ import shlex
 from pathlib import Path
 
 import pytest
+from uiviews.installs import webui_install
 
 from synapse_core.kinds import AssetKind
 from synapse_core.ui import AttachPlan, KeyStyle, KindFolder, Unsupported
@@ -116,10 +117,7 @@ def _apply(plan: AttachPlan) -> None:
 
 
 def _install(tmp_path: Path) -> Path:
-    install = tmp_path / "forge"
-    (install / "modules").mkdir(parents=True)
-    (install / "modules_forge").mkdir()
-    (install / "launch.py").write_text("")
+    install = webui_install(tmp_path / "forge", "forge")
     (install / "webui-user.sh").write_bytes(WEBUI_USER_SH.encode())
     (install / "webui-user.bat").write_bytes(WEBUI_USER_BAT.encode())
     return install

@@ -9,13 +9,14 @@ laid out with SD.Next's folder names.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping
 from pathlib import Path
 from typing import ClassVar
 
-from synapse_core.attach_flags import FlagAttach, FlagTarget
+from synapse_core.attach_flags import FlagAttach, FlagTarget, count_model_files, read_json_object
 from synapse_core.kinds import AssetKind
-from synapse_core.ui import AttachPlan, KeyStyle, KindFolder, UIAdapter, Unsupported
+from synapse_core.ui import AttachPlan, InstallInfo, KeyStyle, KindFolder, Liveness, UIAdapter, Unsupported
 
 MODELS_FLAG = "--models-dir"
 
@@ -100,8 +101,9 @@ NOTES = (
     "(modules/cmd_args.py settings_args, modules/sd_vae.py), so those two flags do not change what is",
     "listed. --models-dir moves the default of every model folder at once (modules/paths.py).",
     "The same as an environment variable: SD_MODELSDIR=<the path above>.",
-    "A folder set explicitly in SD.Next's System Paths settings (config.json: ckpt_dir, lora_dir,",
-    "vae_dir, embeddings_dir, unet_dir, te_dir, control_dir, esrgan_models_path) still wins: reset it.",
+    "A folder set explicitly in SD.Next's System Paths settings (config.json: lora_dir, vae_dir,",
+    "embeddings_dir, unet_dir, te_dir, control_dir, esrgan_models_path) still wins: attach stops on one",
+    "(reset it in Settings > System Paths), and with --force that kind stays hidden (see 'synapse status').",
     "SD.Next also creates and downloads into folders under the models folder (Diffusers, huggingface,",
     "styles, wildcards, yolo, ...): set diffusers_dir and hfcache_dir to folders of your own first,",
     "or those downloads land in the view, which Synapse rebuilds.",
@@ -142,3 +144,85 @@ class SDNextAdapter(UIAdapter):
     def plan_detach(self, install: Path, view: Path) -> AttachPlan:
         """Instructions only: start SD.Next without the flag again."""
         return self.flag_attach().plan_detach(install, view)
+
+    def attach_conflicts(self, install: Path, view: Path) -> list[str]:
+        """Models in the install's own models folder (``--models-dir`` replaces all of it) and
+        folders set explicitly in config.json, which SD.Next lists instead of the view's."""
+        settings = read_json_object(install / SETTINGS_FILE)
+        root = _resolve(install, settings.get("models_dir", "models"))
+        found = []
+        count = sum(count_model_files(root / _under_models(e.folder), e.extensions) for e in _kind_folders())
+        if count:
+            files = "file" if count == 1 else "files"
+            found.append(f"{count} model {files} in {root} (which {MODELS_FLAG} replaces)")
+        for key, label, kind_folder in explicit_folders(install, view, settings):
+            count = count_model_files(_resolve(install, settings[key]), kind_folder.extensions)
+            there = f", {count} model files there" if count else ""
+            found.append(
+                f"config.json sets {key} to {settings[key]}{there} (SD.Next lists {label} from it, not from the view)"
+            )
+        return found
+
+    def describe_install(self, install: Path) -> InstallInfo:
+        """SD.Next follows a switch after Refresh; explicit config.json folders hide their kind."""
+        settings = read_json_object(install / SETTINGS_FILE)
+        hidden = {kind for key, _, _folder in explicit_folders(install, None, settings) for kind in KINDS_OF[key]}
+        lists = {
+            kind: Unsupported(f"config.json sets {_KEY_OF[kind]}: SD.Next lists that folder, not the view's")
+            if kind in hidden
+            else entry
+            for kind, entry in self.layout.items()
+        }
+        return InstallInfo(self.display_name, None, Liveness.REFRESH, FOLLOWS, lists)
+
+
+SETTINGS_FILE = "config.json"
+FOLLOWS = (
+    "lists follow after Refresh (modules/files_cache.py keys folders by abspath and mtime, so the"
+    " 'active' path is re-read); hashes and metadata are cached by name (modules/hashes.py, data/metadata.json)"
+)
+FOLDER_KEYS: Mapping[str, tuple[str, tuple[AssetKind, ...]]] = {
+    # System Paths options (modules/ui_definitions.py) whose folder SD.Next lists INSTEAD of the
+    # default under models_path; ckpt_dir is not here: sd_checkpoint.list_models lists
+    # models_path/Stable-diffusion as well as ckpt_dir.
+    "lora_dir": ("LoRAs", (AssetKind.LORA,)),
+    "vae_dir": ("VAEs", (AssetKind.VAE,)),
+    "embeddings_dir": ("embeddings", (AssetKind.EMBEDDING,)),
+    "unet_dir": ("UNets", (AssetKind.DIFFUSION_MODEL,)),
+    "te_dir": ("text encoders", (AssetKind.TEXT_ENCODER,)),
+    "control_dir": ("ControlNets", (AssetKind.CONTROLNET,)),
+    "esrgan_models_path": ("ESRGAN upscalers", (AssetKind.UPSCALER,)),
+}
+KINDS_OF = {key: kinds for key, (_, kinds) in FOLDER_KEYS.items()}
+_KEY_OF = {kind: key for key, kinds in KINDS_OF.items() for kind in kinds}
+
+
+def _kind_folders() -> list[KindFolder]:
+    return [entry for entry in LAYOUT.values() if isinstance(entry, KindFolder)]
+
+
+def _under_models(folder: str) -> str:
+    """A layout folder (``models/Lora``) relative to the models root (``Lora``)."""
+    return folder.partition("/")[2]
+
+
+def _resolve(install: Path, value: object) -> Path:
+    """A config.json path as modules/paths.py create_paths (fix_path) reads it: relative to the data dir."""
+    path = Path(str(value)).expanduser()
+    return path if path.is_absolute() else install / path
+
+
+def explicit_folders(
+    install: Path, view: Path | None, settings: Mapping[str, object]
+) -> list[tuple[str, str, KindFolder]]:
+    """The folder keys config.json sets to somewhere other than the view's own folder."""
+    found = []
+    for key, (label, kinds) in FOLDER_KEYS.items():
+        value = settings.get(key)
+        entry = LAYOUT[kinds[0]]
+        if not isinstance(value, str) or not value or not isinstance(entry, KindFolder):
+            continue
+        if view is not None and os.path.abspath(_resolve(install, value)) == os.path.abspath(view / entry.folder):
+            continue
+        found.append((key, label, entry))
+    return found
