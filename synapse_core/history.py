@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import shutil
 import subprocess
+from collections.abc import Collection
 from datetime import datetime
 from pathlib import Path
 
@@ -61,15 +62,46 @@ class StateHistory:
         when no git of ours can be running)."""
         (self.state_dir / ".git" / "index.lock").unlink(missing_ok=True)
 
+    def changed_paths(self) -> list[str]:
+        """Paths under state/ with uncommitted changes (relative, posix)."""
+        if not self.enabled:
+            return []
+        out = self._run("status", "--porcelain", "-z", "--untracked-files=all")
+        paths = []
+        entries = out.split("\0")
+        index = 0
+        while index < len(entries):
+            entry = entries[index]
+            index += 1
+            if len(entry) < 4:
+                continue
+            paths.append(entry[3:])
+            if entry[0] in "RC":  # a rename also names its source
+                index += 1
+        return paths
+
     def is_clean(self) -> bool:
         """Whether state/ has no uncommitted change."""
-        return not self.enabled or not self._run("status", "--porcelain").strip()
+        return not self.changed_paths()
 
-    def commit(self, message: str) -> bool:
-        """Commit everything under state/ if anything changed; True if a commit was made."""
+    def commit(self, message: str, paths: Collection[Path] | None = None) -> bool:
+        """Commit what changed under state/; True if a commit was made.
+
+        ``paths`` (files or folders under state/): stage only those, so a commit costs what
+        changed, not what the store holds; None stages everything."""
         if not self.enabled:
             return False
-        self._run("add", "-A")
+        if paths is None:
+            self._run("add", "-A")
+        else:
+            relative = sorted({str(p.relative_to(self.state_dir)) for p in paths})
+            gone = [p for p in relative if not (self.state_dir / p).exists()]
+            if gone:  # a path deleted again before it was ever committed is not git's to stage
+                tracked = set(self._run("ls-files", "--", *gone).splitlines())
+                relative = [p for p in relative if p not in gone or any(t.startswith(p) for t in tracked)]
+            if not relative:
+                return False
+            self._run("add", "-A", "--", *relative)
         output = self._run("commit", "-q", "-m", message, allow="nothing to commit")
         return "nothing to commit" not in output
 

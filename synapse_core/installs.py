@@ -9,12 +9,14 @@ or forgets an install that is gone) and shows each adapter's own warnings.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
+from typing import Any
 
 from synapse_core.errors import InvalidInput, SynapseError
+from synapse_core.kinds import AssetKind
 from synapse_core.layout import StoreLayout, write_all_or_nothing
-from synapse_core.models import Config, ViewManifest
+from synapse_core.models import Config
 from synapse_core.plugins import PluginRegistry
 from synapse_core.results import InstallStatus, Problem
 from synapse_core.ui import KindFolder, UIAdapter, Unsupported
@@ -84,7 +86,7 @@ def install_problems(config: Config, registry: PluginRegistry, layout: StoreLayo
 
 
 def install_statuses(
-    ui: str, config: Config, registry: PluginRegistry, manifest: ViewManifest | None
+    ui: str, config: Config, registry: PluginRegistry, entries: Iterable[Mapping[str, Any]]
 ) -> list[InstallStatus]:
     """What each attached install of ``ui`` is, how it follows a switch, and which entries of
     the active view it does not list (its variant, version or flags differ)."""
@@ -98,11 +100,12 @@ def install_statuses(
             statuses.append(InstallStatus(path=str(install), variant=adapter.display_name, problem=exc.message))
             continue
         unlisted = []
-        if info.lists is not None and manifest is not None:
-            for entry in manifest.entries:
-                reason = _not_listed(info.lists.get(entry.kind), entry.path, adapter.folder(entry.kind))
+        if info.lists is not None:
+            for entry in entries:
+                kind = AssetKind(entry["kind"])
+                reason = _not_listed(info.lists.get(kind), entry["path"], adapter.folder(kind))
                 if reason:
-                    unlisted.append(f"{entry.path}: {reason}")
+                    unlisted.append(f"{entry['path']}: {reason}")
         statuses.append(
             InstallStatus(
                 path=str(install),

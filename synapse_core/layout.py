@@ -109,20 +109,23 @@ def fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
-def write_bytes_atomic(path: Path, data: bytes) -> None:
-    """Replace ``path`` with ``data``: temp in the same folder, fsync, rename, fsync the folder."""
+def write_bytes_atomic(path: Path, data: bytes, *, sync: bool = True) -> None:
+    """Replace ``path`` with ``data``: temp in the same folder, fsync, rename, fsync the folder
+    (``sync=False`` for files rebuildable from state: atomic, not durable)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.parent / f".{path.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp"
     try:
         with open(tmp, "wb") as handle:
             handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
+            if sync:
+                handle.flush()
+                os.fsync(handle.fileno())
         os.replace(tmp, path)
     except OSError as exc:
         tmp.unlink(missing_ok=True)
         raise SynapseError(f"cannot write {path}: {exc.strerror or exc}") from exc
-    fsync_dir(path.parent)
+    if sync:
+        fsync_dir(path.parent)
 
 
 def write_json(path: Path, value: BaseModel | dict[str, Any]) -> None:

@@ -2,31 +2,34 @@
 
 from __future__ import annotations
 
-import shutil
+import os
+import time
 from collections.abc import Callable
 from functools import partial
 
-from synapse_core import activation
-from synapse_core.activation import GLOBAL_PROFILE
 from synapse_core.blobs import BlobStore
 from synapse_core.errors import SynapseError
-from synapse_core.profiles import ProfileService
+from synapse_core.keep import Keeper
 from synapse_core.results import DuReport, PackUsage, Problem
-from synapse_core.state import StateFiles
-from synapse_core.views import ViewBuilder
+from synapse_core.state import GLOBAL_PROFILE, StateFiles
+from synapse_core.viewmarks import active_target
+from synapse_core.views import ViewService, discard_leftovers
+from synapse_core.viewtree import remove_tree
 
 Garbage = list[tuple[str, int]]
+GC_GRACE_SECONDS = 6 * 3600
+"""Unreferenced blobs younger than this stay (a command without the lock may be about to use one)."""
 
 
 class Maintenance:
     """gc, du and doctor over one store; the caller holds the store lock."""
 
-    def __init__(self, files: StateFiles, blobs: BlobStore, profiles: ProfileService, views: ViewBuilder) -> None:
+    def __init__(self, files: StateFiles, blobs: BlobStore, views: ViewService, keeper: Keeper) -> None:
         self.files = files
         self.layout = files.layout
         self.blobs = blobs
-        self.profiles = profiles
         self.views = views
+        self.keeper = keeper
 
     def referenced_blobs(self) -> dict[str, list[str]]:
         """Each sha256 any lock references, with the packs that reference it."""
@@ -38,17 +41,39 @@ class Maintenance:
                     refs[res.sha256].append(name)
         return refs
 
-    def garbage(self) -> Garbage:
-        """Blobs no lock references, with their sizes."""
+    def garbage(self, grace: float = GC_GRACE_SECONDS) -> Garbage:
+        """Blobs no lock references and that are older than ``grace`` seconds, with their sizes
+        (a younger one may belong to a command that runs without the lock, as on NFS)."""
         referenced = self.referenced_blobs()
-        return [(sha, size) for sha, size in self.blobs.iter_blobs() if sha not in referenced]
+        now = time.time()
+        found = []
+        for sha, size in self.blobs.iter_blobs():
+            if sha in referenced:
+                continue
+            try:
+                if now - os.lstat(self.blobs.path(sha)).st_ctime < grace:
+                    continue
+            except OSError:
+                continue
+            found.append((sha, size))
+        return found
 
-    def remove_garbage(self, garbage: Garbage) -> None:
-        """Delete unreferenced blobs, the views that could link to them, and stale temps."""
-        self.profiles.prune_unstacked_views()  # no UI stacks them, and they may link to what goes next
+    def remove_garbage(self, garbage: Garbage, grace: float = GC_GRACE_SECONDS) -> list[str]:
+        """Delete unreferenced blobs, the views no UI stacks (they may link to what goes; files
+        UIs wrote in them are kept first), and stale temps. Returns what was kept on the way."""
+        uis = self.views.installed_uis()
+        kept = self.keeper.sweep(uis, full=True)
+        stacks = self.files.stacks()
+        for ui in uis:
+            keep = {GLOBAL_PROFILE, *stacks.get(ui, [])}
+            for tree in self.views.trees(ui):
+                if tree.name not in keep:
+                    remove_tree(tree)
+            discard_leftovers(self.views.leftovers(ui))
         for sha, _ in garbage:
             self.blobs.remove(sha)
         self.blobs.clean_temps()
+        return kept.kept + kept.problems
 
     def du(self) -> DuReport:
         """Bytes per pack, bytes shared between packs, and what dedup saved."""
@@ -81,10 +106,8 @@ class Maintenance:
             if not self.blobs.has(sha):
                 message = f"blob {sha[:12]}… of {', '.join(packs)} is missing; run 'synapse install {packs[0]}'"
                 problems.append(Problem(check="locked blobs present", message=message))
-        if rebuild_views:
-            shutil.rmtree(self.layout.views_dir, ignore_errors=True)
-        if not any(p.check == "state files validate" for p in problems):
-            problems += self._check_views(fix or rebuild_views)
+        if not any(p.check == "state files validate" and not p.fixed for p in problems):
+            problems += self._check_views(fix, rebuild_views)
         return checks, problems
 
     def _reset_runtime(self) -> list[Problem]:
@@ -94,7 +117,7 @@ class Maintenance:
             self.files.runtime()
             return []
         except SynapseError as exc:
-            activation.write_stacks(self.layout, {ui: [GLOBAL_PROFILE] for ui in self.profiles.installed_uis()})
+            self.files.save_stacks({ui: [GLOBAL_PROFILE] for ui in self.views.installed_uis()})
             message = f"{exc.message.split('; ')[0]}; reset: every UI shows 'global' again"
             return [Problem(check="state files validate", message=message, fixed=True)]
 
@@ -110,29 +133,39 @@ class Maintenance:
                 read()
             except SynapseError as exc:
                 problems.append(Problem(check="state files validate", message=exc.message))
+        if not self.files.has_profile(GLOBAL_PROFILE):
+            problems.append(Problem(check="state files validate", message="the global profile is missing"))
         return problems
 
-    def _check_views(self, fix: bool) -> list[Problem]:
+    def _check_views(self, fix: bool, rebuild: bool) -> list[Problem]:
         problems = []
-        stacks = activation.read_stacks(self.layout)
-        for ui in self.profiles.installed_uis():
+        stacks = self.files.stacks()
+        for ui in self.views.installed_uis():
             stack = stacks.get(ui, [GLOBAL_PROFILE])
-            target = activation.active_target(self.layout, ui)
+            gone = [p for p in stack if not self.files.has_profile(p)]
+            if gone:
+                problems.append(Problem(check="active", message=f"{ui}: the stack names missing profiles {gone}"))
+            target = active_target(self.layout, ui)
             if target != f"profiles/{stack[-1]}":
                 message = f"{ui}: active points at {target}, the stack's top is {stack[-1]}"
                 problems.append(Problem(check="active", message=message))
-            for profile in self.profiles.stacked_profiles(stacks, ui):
-                if activation.read_fingerprint(self.layout, ui, profile) is None:
-                    problems.append(Problem(check="views", message=f"{ui}: the view of '{profile}' is missing"))
-                elif not self.profiles.is_current(ui, profile):
-                    problems.append(Problem(check="views", message=f"{ui}: the view of '{profile}' is out of date"))
-        for view in sorted(self.layout.views_dir.glob("*/profiles/*")):
-            ui = view.parent.parent.name
-            for link in self.views.dangling_links(ui, view.name):
-                problems.append(Problem(check="views", message=f"{ui}/{view.name}: dangling link {link}"))
-        if fix:
-            self.profiles.prune_unstacked_views()
-            self.profiles.refresh_views(force=bool(problems))
+            for profile in dict.fromkeys([GLOBAL_PROFILE, *stack]):
+                if profile in gone:
+                    continue
+                for wrong in self.views.check(ui, profile):
+                    problems.append(Problem(check="views", message=f"{ui}: the view of '{profile}' is {wrong}"))
+            for leftover in self.views.leftovers(ui):
+                problems.append(
+                    Problem(check="views", message=f"{ui}: a tree left by a killed command: {leftover.name}")
+                )
+        if fix or rebuild:
+            for ui in self.views.installed_uis():
+                stack = [p for p in stacks.get(ui, [GLOBAL_PROFILE]) if self.files.has_profile(p)] or [GLOBAL_PROFILE]
+                stacks[ui] = stack
+                if rebuild or any(ui in p.message for p in problems):
+                    self.views.rebuild(ui, stack)
+                discard_leftovers(self.views.leftovers(ui))
+            self.files.save_stacks(stacks)
             for problem in problems:
                 problem.fixed = True
         return problems

@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
 from synapse_core.kinds import AssetKind
 
@@ -136,21 +136,38 @@ class Alias(StrictModel):
 
 
 class Profile(StrictModel):
-    """state/profiles/<name>/profile.json: which packs a UI sees, in order."""
+    """state/profiles/<name>/profile.json: which packs a UI sees, in order.
+
+    ``global`` lists its packs. A derived profile (``work__<Pack>``) names a ``base`` and the
+    packs it moves to the end (``top``), so it follows its base without a copy of its list.
+    """
 
     schema_version: int = SCHEMA_VERSION
     name: str
     conflicts: ConflictSettings = Field(default_factory=ConflictSettings)
     packs: list[str] = Field(default_factory=list)
+    base: str | None = None
+    top: list[str] = Field(default_factory=list)
+    """Packs moved to the end, in this order (in global: packs that always win)."""
     aliases: list[Alias] = Field(default_factory=list)
-    """Extra names in this profile's views; the work profile ``work__<file stem>`` of a
-    workflow holds them (see ``synapse use --for``)."""
+
+
+def _profile_names(stack: list[str]) -> list[str]:
+    from synapse_core.names import problem_with_name
+
+    for name in stack:
+        problem = problem_with_name(name)
+        if problem is not None:
+            raise ValueError(f"{name!r} cannot be a profile name: {problem}")
+    return stack
 
 
 class UIRuntime(StrictModel):
     """The profile stack of one UI; the last element is active."""
 
-    stack: list[str] = Field(default_factory=lambda: ["global"], min_length=1)
+    stack: Annotated[list[str], AfterValidator(_profile_names)] = Field(
+        default_factory=lambda: ["global"], min_length=1
+    )
 
 
 class Runtime(StrictModel):
@@ -160,13 +177,15 @@ class Runtime(StrictModel):
     ui: dict[str, UIRuntime] = Field(default_factory=dict)
 
 
-class ViewEntry(StrictModel):
-    """One link of a view: where it is, what it points at and where it came from."""
+class ViewEntry(BaseModel):
+    """One file of a view: where it is, which blob and where it came from."""
+
+    model_config = ConfigDict(extra="allow", defer_build=True)
 
     path: str
     pack: str
     resource_id: str
-    kind: AssetKind
+    kind: str
     sha256: str
     shadows: list[str] = Field(default_factory=list)
     """Packs whose entry under the same UI name this one hides."""
@@ -184,16 +203,32 @@ class LeftOut(StrictModel):
     detail: str
 
 
-class ViewManifest(StrictModel):
-    """data/views/<ui>/profiles/<profile>/.synapse-view.json: every entry of a view."""
+class ViewManifest(BaseModel):
+    """data/views/<ui>/profiles/<profile>/.synapse-view.json: what Synapse placed in a view.
 
-    schema_version: int = SCHEMA_VERSION
+    Written and read by :mod:`synapse_core.views` with the standard library (a view may hold
+    20,000 entries); this model documents and validates the shape.
+    """
+
+    model_config = ConfigDict(extra="forbid", defer_build=True)
+
+    schema_version: Literal[2] = 2
     ui: str
     profile: str
     policy: str
     fingerprint: str
-    """Digest of the inputs (profile, packs, locks, layout); equal means nothing to rebuild."""
+    """Digest of the inputs (layout, policy, packs in order, aliases)."""
+    layout: str
+    link_mode: str
+    order: list[str]
+    digests: dict[str, str]
+    missing: dict[str, list[str]] = Field(default_factory=dict)
+    folders: list[str]
+    sidecars: dict[str, dict[str, Any]] = Field(default_factory=dict)
+    kept: dict[str, str] = Field(default_factory=dict)
+    blocked: dict[str, str] = Field(default_factory=dict)
     entries: list[ViewEntry] = Field(default_factory=list)
+    losers: list[ViewEntry] = Field(default_factory=list)
     left_out: list[LeftOut] = Field(default_factory=list)
 
 

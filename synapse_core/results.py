@@ -81,6 +81,8 @@ class RemoveResult(Result):
 
     pack: str
     profiles_changed: list[str]
+    switched_back: dict[str, list[str]] = Field(default_factory=dict)
+    """UIs that were using the removed pack's work profile, with their stacks now."""
 
 
 class GcResult(Result):
@@ -125,6 +127,10 @@ class DoctorReport(Result):
     problems: list[Problem]
     history: bool
     plugin_failures: list[str]
+    kept: list[str] = Field(default_factory=list)
+    """``<ui>: <path>`` of each file a UI wrote into its views, kept and shown in every profile."""
+    notes: list[str] = Field(default_factory=list)
+    """What a repair did on the side (files UIs wrote that it kept or took in)."""
 
     @property
     def healthy(self) -> bool:
@@ -158,6 +164,8 @@ class UIStatus(Result):
     missing: list[str]
     unsupported: list[str]
     installs: list[InstallStatus] = []
+    kept: list[str] = Field(default_factory=list)
+    """Files and folders the UI wrote into its views: kept, and shown in every profile."""
 
 
 class StatusReport(Result):

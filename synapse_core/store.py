@@ -11,26 +11,26 @@ thin shells over it, and other programs embed it::
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import timedelta
 from pathlib import Path
 
-from synapse_core import activation, installs
-from synapse_core.activation import Switcher
+from synapse_core import installs
 from synapse_core.blobs import BlobStore, IngestMode
 from synapse_core.discovery import Discovery
 from synapse_core.downloads import Fetcher
 from synapse_core.errors import (
+    Conflict,
     InvalidInput,
     SourceError,
     StateFileInvalid,
     SynapseError,
     UpstreamGone,
-    unknown_name,
 )
 from synapse_core.hashing import HashAhead
 from synapse_core.history import HistoryEntry, StateHistory
+from synapse_core.keep import Keeper, take_in
 from synapse_core.kinds import AssetKind
 from synapse_core.layout import (
     StoreLayout,
@@ -41,6 +41,7 @@ from synapse_core.layout import (
     write_json,
 )
 from synapse_core.maintenance import Maintenance
+from synapse_core.marker import Marker
 from synapse_core.models import Config, Pack, Profile, UISets, UpdateCheck, UpdateChecks, utc_now
 from synapse_core.packs import PackService
 from synapse_core.plugins import PluginRegistry
@@ -69,8 +70,9 @@ from synapse_core.results import (
 )
 from synapse_core.sources import ImportRequest, UpdateInfo
 from synapse_core.state import GLOBAL_PROFILE, StateFiles
+from synapse_core.switching import Switcher, installed_plugins, record_plugins
 from synapse_core.updates import AmbiguousUpdate, UpdateService, choose_flags, parse_choices
-from synapse_core.views import ViewBuilder
+from synapse_core.views import ViewService, discard_leftovers
 
 log = logging.getLogger("synapse")
 
@@ -102,6 +104,10 @@ class Mutation:
 
     def __init__(self, message: str) -> None:
         self.message = message
+        self.notes: list[str] = []
+        """What the command did on the side (files UIs wrote that were kept), for its result."""
+        self.after: list[Callable[[], None]] = []
+        """Steps to run once state is committed and the views are current (still under the lock)."""
 
 
 class Store:
@@ -124,9 +130,11 @@ class Store:
         self.lock = StoreLock(self.layout.lock_file)
         self.progress: Progress = progress or NoProgress()
         self.fetcher = Fetcher(self.blobs, self.progress, self._parallel_downloads())
-        self.views = ViewBuilder(self.layout, self.blobs)
-        self.switcher = Switcher(self.layout, self.lock)
-        self.profiles = ProfileService(self.files, self.blobs, self.views, lambda: self.registry)
+        self.views = ViewService(self.layout, self.files, self.blobs, lambda: self.registry)
+        self.keeper = Keeper(self.views)
+        self.switcher = Switcher(self.layout, self.files, self.lock, self.views, lambda: self.registry.ui_adapters)
+        self.profiles = ProfileService(self.files)
+        self.marker = Marker(self.layout.mutation_marker)
 
     @property
     def registry(self) -> PluginRegistry:
@@ -147,41 +155,111 @@ class Store:
             return 3
 
     @contextmanager
-    def mutation(self, message: str) -> Iterator[Mutation]:
-        """Hold the store lock; commit state once at the end, or roll state back on error.
+    def mutation(self, message: str, *, force_recover: bool = False) -> Iterator[Mutation]:
+        """Hold the store lock; commit state once at the end (or roll it back on error), then
+        bring the views up to date with what changed.
 
-        A marker in data/ says a mutation is under way: finding it at the start means an
-        earlier command died mid-way, and its half-written state is rolled back first.
-        Hand edits of state/ (no marker) are kept: validated, then committed on their own.
+        Before the command runs: a command that was killed is recovered (its uncommitted state
+        thrown away, the views checked), hand edits of state/ are validated and committed on
+        their own, and files UIs wrote into their views are kept (model files taken into the
+        library). The marker data/.mutation says, while this runs, whose command it is.
         """
         self.layout.require_initialised()
         with self.lock.hold():
-            marker = self.layout.mutation_marker
-            self.history.recover()
-            if marker.exists():
-                self.history.discard_changes()
-            elif not self.history.is_clean():
-                problems = self.maintenance.state_file_problems()
-                if problems:
-                    raise StateFileInvalid(problems[0].message)
-                self.history.commit("record manual edits")
-            marker.write_text(message)  # only a killed process must be detected: no fsync needed
+            verify = self._recover(force=force_recover)
+            manual = self._record_hand_edits()
+            self.marker.write(message)
+            self.files.touched = set()
             change = Mutation(message)
             try:
+                change.notes += self._keep_what_uis_wrote()
                 yield change
-                self.history.commit(change.message)
+                self._register_new_uis()
+                self.history.commit(change.message, self.files.touched)
             except BaseException:
-                self.history.discard_changes()
+                self.files.touched = None
+                self.history.discard_changes()  # a rollback that fails keeps the marker: the next command retries
+                self.marker.remove()
                 raise
-            finally:
-                marker.unlink(missing_ok=True)
+            changed = self.files.touched_packs() | manual
+            self.files.touched = None
+            self.marker.write(message, phase="views")
+            self._sync_views(changed, verify=verify)
+            for step in change.after:
+                step()
+            self.marker.remove()
+
+    def _recover(self, *, force: bool = False) -> bool:
+        """Recover from a killed command; True when the views must be checked against state.
+        ``force``: whatever the marker's owner (the user says it is gone: doctor --fix)."""
+        self.history.recover()
+        found = self.marker.read()
+        if found is None:
+            return False
+        if not force and not found.owner_gone():
+            raise Conflict(
+                f"another synapse command, {found.describe()}, is changing the store; wait for it to end "
+                "(if it is gone, run 'synapse doctor --fix')"
+            )
+        if found.phase == "state":
+            self.history.discard_changes()
+        return True
+
+    def _record_hand_edits(self) -> set[str]:
+        """Commit hand edits of state/ (validated first); returns the packs they touched."""
+        changed = self.history.changed_paths()
+        if not changed:
+            return set()
+        problems = self.maintenance.state_file_problems()
+        if problems:
+            raise StateFileInvalid(problems[0].message)
+        self.history.commit("record manual edits")
+        parts = [Path(p).parts for p in changed]
+        return {p[1] for p in parts if len(p) > 1 and p[0] == "packs"}
+
+    def _keep_what_uis_wrote(self, *, full: bool = False) -> list[str]:
+        """Keep files UIs wrote into their views; model files become ``saved-<ui>`` packs."""
+        report = self.keeper.sweep(self.views.installed_uis(), full=full)
+        notes = [f"kept {line} (a file the UI wrote)" for line in report.kept] + report.problems
+        if report.captures:
+            written, skipped = take_in(report.captures, self.blobs, self.files)
+            if written:
+                self.profiles.add(written, always_last=True)
+            notes += [f"took {c.ui}: {c.path.name} into pack saved-{c.ui}" for c in report.captures]
+            notes += skipped
+        return notes
+
+    def _register_new_uis(self) -> None:
+        """A UI plugin installed after init joins the 'all' set, and 'default' unless the user
+        changed it (it still equals 'all')."""
+        uis = sorted(self.registry.ui_adapters)
+        sets = self.files.ui_sets()
+        everything = sets.sets.get("all", [])
+        new = [ui for ui in uis if ui not in everything]
+        if not new:
+            return
+        if sorted(sets.sets.get("default", [])) == sorted(everything):
+            sets.sets["default"] = sorted({*sets.sets.get("default", []), *new})
+        sets.sets["all"] = sorted({*everything, *new})
+        self.files.save_ui_sets(sets)
+
+    def _sync_views(self, changed: set[str], *, verify: bool = False) -> None:
+        """Bring the views up to date (state is committed); note the plugins they were made with."""
+        self.views.forget()
+        stacks = self.views.sync(changed, verify=verify)
+        self.profiles.prune_work_profiles(stacks)
+        for ui in self.views.installed_uis():
+            discard_leftovers(self.views.leftovers(ui))
+        record_plugins(self.layout, installed_plugins())
 
     # -- store -----------------------------------------------------------------
 
     def init(self) -> InitResult:
         """Create the store (idempotent): folders, config, UI sets, the global profile, history."""
+        from synapse_core.fscaps import check_symlinks
+
         created = not self.layout.is_initialised()
-        activation.check_symlinks(self.layout.views_dir)
+        check_symlinks(self.layout.views_dir)
         with self.lock.hold():
             for folder in (self.layout.packs_dir, self.layout.profiles_dir, self.layout.blobs_dir, self.layout.tmp_dir):
                 folder.mkdir(parents=True, exist_ok=True)
@@ -190,15 +268,11 @@ class Store:
                 self.files.save_ui_sets(UISets(sets={"all": uis, "default": uis}))
             if not self.files.has_profile(GLOBAL_PROFILE):
                 self.files.save_profile(Profile(name=GLOBAL_PROFILE))
-            stacks = activation.read_stacks(self.layout)
-            for ui in uis:
-                stacks.setdefault(ui, [GLOBAL_PROFILE])
-            activation.write_stacks(self.layout, stacks)
             if not self.layout.config_file.is_file():
                 self.files.save_config(Config())
-            self.profiles.refresh_views()
             self.history.init()
             self.history.commit("init store")
+            self._sync_views(set(), verify=not created)
         return InitResult(root=str(self.layout.root), created=created, history=self.history.enabled, uis=uis)
 
     def history_log(self, limit: int = 50) -> list[HistoryEntry]:
@@ -257,8 +331,7 @@ class Store:
                 result.warnings += self.discovery.adopt_identity(resolved.pack.name)
                 name = resolved.pack.name
                 result.resources = self.packs.resource_status(self.files.pack(name), self.files.lock(name))
-            self._add_to_global(resolved.pack.name)
-            self._packs_changed()
+            self.profiles.add([resolved.pack.name])
         if mode == "move":
             result.warnings += self.packs.delete_moved(source, resolved)
         return result
@@ -274,7 +347,6 @@ class Store:
                 result = self.packs.install(name)
                 if result.fetched:  # the source serves it (again)
                     self.packs.mark_upstream(name, "ok")
-                self._packs_changed()
             return result
         except UpstreamGone as gone:
             with self.mutation(f"mark {name} {gone.upstream} upstream"):
@@ -358,7 +430,6 @@ class Store:
                     if self.packs.missing_blobs(name):
                         self.packs.install(name)
                         installed.append(name)
-            self._packs_changed()
         return UpdateResult(plan=plan, applied=applied, dry_run=False, installed=installed)
 
     def set_policy(self, name: str, policy: str) -> Pack:
@@ -398,106 +469,96 @@ class Store:
         return self.discovery.identify(files, self.referenced_blobs())
 
     def remove(self, name: str) -> RemoveResult:
-        """Remove a pack from state and from every profile; its blobs stay until gc."""
+        """Remove a pack from state and from every profile; its blobs stay until gc. A UI using
+        the pack's work profile goes back off it (its stack and ``active`` fixed together)."""
         with self.mutation(f"remove pack {name}"):
             self.files.pack(name)  # raises NotFound with close names
             self.files.delete_pack(name)
-            changed = []
-            for profile_name in self.files.profile_names():
-                profile = self.files.profile(profile_name)
-                if name in profile.packs:
-                    profile.packs.remove(name)
-                    self.files.save_profile(profile)
-                    changed.append(profile_name)
-            self._packs_changed()
-        return RemoveResult(pack=name, profiles_changed=changed)
-
-    def _add_to_global(self, name: str) -> None:
-        profile = self.files.profile(GLOBAL_PROFILE)
-        if name not in profile.packs:
-            profile.packs.append(name)
-            self.files.save_profile(profile)
-
-    def _packs_changed(self) -> None:
-        """Called inside a mutation after packs or blobs changed: keep stacked views current."""
-        self.profiles.refresh_work_profiles()
-        self.profiles.refresh_views()
+            changed = self.profiles.remove_pack(name)
+            stacks = self.files.stacks()
+            moved = {ui: [p for p in s if self.files.has_profile(p)] for ui, s in stacks.items()}
+            moved = {ui: s or [GLOBAL_PROFILE] for ui, s in moved.items() if s != stacks[ui]}
+            if moved:
+                self.files.save_stacks({**stacks, **moved})
+        return RemoveResult(pack=name, profiles_changed=changed, switched_back=moved)
 
     # -- profiles, use and back ------------------------------------------------------
 
     def use(self, pack: str, *, uis: Sequence[str] = (), ui_set: str | None = None, sync: bool = False) -> SwitchResult:
         """Switch UIs to work__<pack>, where that pack wins every conflict."""
-        current = self.switcher.use_if_current(pack, uis, ui_set)
-        if current is not None and not sync:
+        light = Switcher(self.layout, self.files, self.lock)
+        current = None if sync else light.use(pack, uis, ui_set)
+        if current is not None:
             return SwitchResult(uis=current)
-        with self.mutation(f"use {pack}"):
-            chosen = self.profiles.select_uis(uis, ui_set)
-            if not self.files.has_pack(pack):
-                raise unknown_name("pack", pack, self.files.pack_names())
+        result = SwitchResult(uis={})
+        with self.mutation(f"use {pack}") as change:
+            self.switcher.use_profile(pack)  # validates the pack, writes work__<pack> if needed
+            self.switcher.choose(uis, ui_set)  # unknown UIs are refused before anything changes
             missing = self.packs.missing_blobs(pack)
             if missing and not sync:
                 raise InvalidInput(
                     f"pack '{pack}' has files that are not installed ({', '.join(missing)}); "
                     f"run 'synapse install {pack}' or pass --sync"
                 )
-            installed: list[str] = []
             if missing:
-                installed = self.packs.install(pack).fetched
-                self._packs_changed()
-            stacks = self.profiles.use(pack, chosen)
-        return SwitchResult(uis={ui: stacks[ui] for ui in chosen}, installed=installed)
+                result.installed = self.packs.install(pack).fetched
+
+            def switch() -> None:
+                result.uis = self.switcher.use(pack, uis, ui_set) or {}
+
+            change.after.append(switch)
+        return result
 
     def back(self, *, uis: Sequence[str] = (), ui_set: str | None = None) -> SwitchResult:
         """Pop the profile stack of each chosen UI and switch back (UIs on global stay)."""
-        stacks = self.switcher.back(uis, ui_set)
-        if stacks is None:  # a view to land on must be built first: the full path
-            with self.lock.hold():
-                chosen = activation.select_uis(self.layout, uis, ui_set, known=activation.read_stacks(self.layout))
-                all_stacks = self.profiles.back(chosen)
-                stacks = {ui: all_stacks[ui] for ui in chosen}
-        return SwitchResult(uis=stacks)
+        stacks = Switcher(self.layout, self.files, self.lock).back(uis, ui_set)
+        if stacks is not None:
+            return SwitchResult(uis=stacks)
+        result = SwitchResult(uis={})
+        with self.mutation("back") as change:
+            self.switcher.choose(uis, ui_set)
+
+            def switch() -> None:
+                result.uis = self.switcher.back(uis, ui_set) or {}
+
+            change.after.append(switch)
+        return result
 
     def list_profiles(self) -> list[ProfileInfo]:
         """Every profile with the UIs it is active or stacked in."""
         self.layout.require_initialised()
-        stacks = activation.read_stacks(self.layout)
-        return [self._profile_info(name, stacks) for name in self.files.profile_names()]
+        stacks = self.files.stacks()
+        return [self.profiles.info(name, stacks) for name in self.files.profile_names()]
 
     def show_profile(self, name: str) -> ProfileInfo:
         """One profile."""
         self.layout.require_initialised()
-        return self._profile_info(name, activation.read_stacks(self.layout))
-
-    def _profile_info(self, name: str, stacks: activation.Stacks) -> ProfileInfo:
-        profile = self.files.profile(name)
-        return ProfileInfo(
-            name=name,
-            policy=profile.conflicts.policy,
-            packs=profile.packs,
-            active_in=sorted(ui for ui, stack in stacks.items() if stack[-1] == name),
-            stacked_in=sorted(ui for ui, stack in stacks.items() if name in stack),
-        )
+        return self.profiles.info(name, self.files.stacks())
 
     def status(self) -> StatusReport:
         """Each UI's stack, active view, shadowed entries and missing blobs; store totals."""
+        from synapse_core.views import read_record
+
         self.layout.require_initialised()
         uis = []
         config = self.files.config()
-        for ui, stack in sorted(activation.read_stacks(self.layout).items()):
+        for ui, stack in sorted(self.files.stacks().items()):
             top = stack[-1]
-            manifest = self.views.manifest(ui, top)
-            left = manifest.left_out if manifest else []
+            record = read_record(self.views.tree_path(ui, top))
+            left = record.plan.left_out if record else []
+            entries = list(record.plan.entries.values()) if record else []
             uis.append(
                 UIStatus(
                     ui=ui,
                     stack=stack,
                     active=top,
                     view=str(self.layout.active_link(ui)),
-                    entries=len(manifest.entries) if manifest else 0,
-                    shadowed=[o.detail for o in left if o.reason == "shadowed"],
-                    missing=[o.detail for o in left if o.reason == "missing_blob"],
-                    unsupported=[o.detail for o in left if o.reason not in ("shadowed", "missing_blob")],
-                    installs=installs.install_statuses(ui, config, self.registry, manifest),
+                    entries=len(record.plan.entries) if record else 0,
+                    shadowed=[o["detail"] for o in left if o["reason"] == "shadowed"],
+                    missing=[o["detail"] for o in left if o["reason"] == "missing_blob"],
+                    unsupported=[o["detail"] for o in left if o["reason"] not in ("shadowed", "missing_blob")],
+                    kept=self.views.kept_units(ui),
+                    installs=installs.install_statuses(ui, config, self.registry, entries),
                 )
             )
         blobs = list(self.blobs.iter_blobs())
@@ -554,18 +615,22 @@ class Store:
     @property
     def maintenance(self) -> Maintenance:
         """gc, du and the doctor's checks."""
-        return Maintenance(self.files, self.blobs, self.profiles, self.views)
+        return Maintenance(self.files, self.blobs, self.views, self.keeper)
 
     def referenced_blobs(self) -> dict[str, list[str]]:
         """Each sha256 any lock references, with the packs that reference it."""
         return self.maintenance.referenced_blobs()
 
-    def gc(self, dry_run: bool = False) -> GcResult:
-        """Remove blobs no lock references (and stale temps); report count and bytes."""
-        with self.mutation("gc"):
-            garbage = self.maintenance.garbage()
+    def gc(self, dry_run: bool = False, *, now: bool = False) -> GcResult:
+        """Remove blobs no lock references and stale temps, past a grace period (``now``: none);
+        report count and bytes."""
+        from synapse_core.maintenance import GC_GRACE_SECONDS
+
+        grace = 0.0 if now else GC_GRACE_SECONDS
+        with self.mutation("gc") as change:
+            garbage = self.maintenance.garbage(grace)
             if not dry_run:
-                self.maintenance.remove_garbage(garbage)
+                change.notes += self.maintenance.remove_garbage(garbage, grace)
         return GcResult(
             dry_run=dry_run, blobs=len(garbage), bytes=sum(s for _, s in garbage), removed=[s for s, _ in garbage]
         )
@@ -575,22 +640,19 @@ class Store:
         self.layout.require_initialised()
         return self.maintenance.du()
 
-    def _interrupted_command(self, fix: bool) -> list[Problem]:
-        """A command killed mid-way leaves its marker and uncommitted state; the next mutation
-        rolls it back, and doctor says so (``fix``: rolls it back now)."""
-        marker = self.layout.mutation_marker
-        if not marker.exists():
+    def _interrupted_command(self) -> list[Problem]:
+        """A command killed mid-way leaves its marker (and, before its commit, uncommitted
+        state); the next command recovers, and doctor says so."""
+        found = self.marker.read()
+        if found is None:
             return []
-        what = marker.read_text(errors="replace").strip() or "a command"
-        problem = Problem(check="no interrupted command", message=f"'{what}' was interrupted; its changes are not kept")
-        if fix:
-            self.history.recover()
-            self.history.discard_changes()
-            marker.unlink(missing_ok=True)
-            problem.fixed = True
+        if found.phase == "views":
+            message = f"{found.describe()} stopped after saving state; its views may lag behind"
+        elif found.owner_gone():
+            message = f"{found.describe()} was interrupted; its changes are not kept"
         else:
-            problem.message += "; 'synapse doctor --fix' rolls them back"
-        return [problem]
+            message = f"{found.describe()} is still running (or ran on another host)"
+        return [Problem(check="no interrupted command", message=message + "; 'synapse doctor --fix' repairs it")]
 
     def _install_problems(self, fix: bool) -> list[Problem]:
         """Attached installs that are gone or whose attach is stale (``fix``: repaired)."""
@@ -608,13 +670,33 @@ class Store:
     def doctor(self, *, verify_blobs: bool = False, fix: bool = False, rebuild_views: bool = False) -> DoctorReport:
         """Check the store's invariants; with ``fix``, repair what can be repaired.
 
-        ``rebuild_views`` recreates every view from state and blobs alone.
+        ``rebuild_views`` recreates every view from state and blobs alone (files UIs wrote are
+        kept first).
         """
         self.layout.require_initialised()
+        notes: list[str] = []
         with self.lock.hold():
-            interrupted = self._interrupted_command(fix)
-            checks, problems = self.maintenance.check(verify_blobs=verify_blobs, fix=fix, rebuild_views=rebuild_views)
-            checks, problems = ["no interrupted command", *checks, installs.CHECK], interrupted + problems
-            problems += self._install_problems(fix)
+            interrupted = self._interrupted_command()
+            if not (fix or rebuild_views):
+                checks, problems = self.maintenance.check(verify_blobs=verify_blobs, fix=False, rebuild_views=False)
+                problems += self._install_problems(False)
+        if fix or rebuild_views:
+            with self.mutation("doctor --fix", force_recover=True) as change:
+                change.notes += self._keep_what_uis_wrote(full=True)
+                checks, problems = self.maintenance.check(
+                    verify_blobs=verify_blobs, fix=True, rebuild_views=rebuild_views
+                )
+                notes = change.notes
+            problems += self._install_problems(True)
+            for problem in interrupted:
+                problem.fixed = True
+        checks, problems = ["no interrupted command", *checks, installs.CHECK], interrupted + problems
         failures = [f"{r.name}: {r.reason}" for r in self.registry.records if r.status == "failed"]
-        return DoctorReport(checks=checks, problems=problems, history=self.history.enabled, plugin_failures=failures)
+        return DoctorReport(
+            checks=checks,
+            problems=problems,
+            history=self.history.enabled,
+            plugin_failures=failures,
+            kept=self.keeper.kept(self.views.installed_uis()),
+            notes=notes,
+        )

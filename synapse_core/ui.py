@@ -12,7 +12,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from enum import StrEnum
 from pathlib import Path
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import attrs
 
@@ -67,6 +67,61 @@ class FileChange:
     path: Path
     content: str
     summary: str
+
+
+@attrs.frozen
+class SidecarRequest:
+    """One entry of a view and what Synapse knows about it, for :meth:`UIAdapter.sidecars`."""
+
+    kind: AssetKind
+    expose: str
+    """The entry's path relative to its kind's folder, e.g. ``styles/ink.safetensors``."""
+    sha256: str
+    size: int | None
+    pack: str
+    trigger_words: tuple[str, ...] = ()
+    base_model: str | None = None
+    description: str | None = None
+    creator: str | None = None
+    tags: tuple[str, ...] = ()
+    previews: tuple[Path, ...] = ()
+    """Preview images stored with the pack (state/packs/<pack>/resources/previews/), best first."""
+    preferred_weight: float | None = None
+    notes: str | None = None
+
+    @classmethod
+    def from_pack(
+        cls, pack: Any, resource_id: str, sha256: str, size: int | None, previews: tuple[Path, ...]
+    ) -> SidecarRequest:
+        """The request for one resource of a pack (a models.Pack)."""
+        spec = pack.resource(resource_id)
+        return cls(
+            kind=spec.kind,
+            expose=spec.expose,
+            sha256=sha256,
+            size=size,
+            pack=pack.name,
+            trigger_words=tuple(pack.trigger_words),
+            base_model=pack.base_model,
+            description=pack.description,
+            creator=pack.creator,
+            tags=tuple(pack.tags),
+            previews=previews,
+        )
+
+
+@attrs.frozen
+class Sidecar:
+    """A small file a UI reads beside a model (a preview, a metadata json).
+
+    Give ``content`` (bytes Synapse writes) or ``source`` (a file it copies). The core
+    places it as a real file beside the entry; a sidecar the user edits in the UI is kept.
+    """
+
+    name: str
+    """The file name beside the model, e.g. ``ink.preview.png`` or ``ink.json``."""
+    content: bytes | None = None
+    source: Path | None = None
 
 
 @attrs.frozen
@@ -157,6 +212,10 @@ class UIAdapter(ABC):
         if style is KeyStyle.BASENAME:
             return base
         return relative_path
+
+    def sidecars(self, request: SidecarRequest) -> list[Sidecar]:
+        """The sidecar files the UI reads beside this entry (previews, metadata); none by default."""
+        return []
 
     @abstractmethod
     def looks_like_install(self, path: Path) -> bool:

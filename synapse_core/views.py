@@ -1,229 +1,691 @@
-"""Views: per UI and profile, a tree of relative symlinks laid out like that UI's root.
+"""Views: per UI and profile, a tree laid out like that UI's root, kept current incrementally.
 
-A view is built in a staging folder beside its final place and swapped in with one
-rename (an atomic exchange where the kernel offers it), so a UI never sees a half-
-built view. A view never contains a dangling link: a resource whose blob is missing
-is left out and reported. ``.synapse-view.json`` inside the view records every entry.
+After a command changes state, :meth:`ViewService.sync` brings every stacked view of every
+installed UI up to date, touching only what the change affects: the global view reads just
+the packs that changed (each pack.json and lock.json once per command), decides again only
+the names those packs offered, and applies the difference entry by entry, each change atomic.
+Work profiles' views are planned from the global view's contenders in their own order, so
+they read no pack at all. A view that does not exist yet is built in a staging folder and
+renamed into place, so a UI never sees half of one.
+
+Each tree records what Synapse placed in ``.synapse-view.json`` (its manifest: entries,
+losers, sidecars, kept links) and ``.synapse-fingerprint`` (small: what it was planned from,
+for the fast switching path). Anything else in a tree is foreign: the UI wrote it, and it is
+kept (see :mod:`synapse_core.keep`).
 """
 
 from __future__ import annotations
 
-import ctypes
-import ctypes.util
+import contextlib
+import hashlib
 import json
 import os
-import shutil
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import attrs
 
-from synapse_core.activation import FINGERPRINT, Fingerprint, link_error
-from synapse_core.blobs import BlobStore
-from synapse_core.conflicts import ConflictPolicy, Contender
-from synapse_core.layout import StoreLayout, read_model
-from synapse_core.models import LeftOutReason, Pack, PackLock, Profile, ViewManifest
-from synapse_core.ui import UIAdapter
+from synapse_core.errors import SynapseError
+from synapse_core.layout import StoreLayout, write_bytes_atomic
+from synapse_core.state import GLOBAL_PROFILE, ProfileData, Stacks, StateFiles
+from synapse_core.viewmarks import (
+    FINGERPRINT,
+    MANIFEST,
+    Fingerprint,
+    _link_error,
+    point_active,
+    profile_stamp,
+    read_fingerprint,
+    view_is_current,
+)
+from synapse_core.viewplan import Offer, Plan, Record, make_plan, offer, same_relative_order, sidecar_paths
+from synapse_core.viewtree import (
+    LinkMode,
+    Materializer,
+    Placement,
+    Tree,
+    remove_tree,
+)
 
-MANIFEST = ".synapse-view.json"
-_RENAME_EXCHANGE = 2
+if TYPE_CHECKING:
+    from synapse_core.blobs import BlobStore
+    from synapse_core.plugins import PluginRegistry
+    from synapse_core.ui import UIAdapter
+
+MANIFEST_SCHEMA = 2
+KEPT_DIR = ".kept"
 
 
-@attrs.frozen
-class PackState:
-    """A pack with its lock and the raw bytes of both (for fingerprints)."""
+def _sorted_sets(_instance: object, _field: object, value: object) -> object:
+    """Sets as sorted lists: a frozenset's repr depends on PYTHONHASHSEED, a digest must not."""
+    return sorted(value) if isinstance(value, set | frozenset) else value
 
-    pack: Pack
-    lock: PackLock
-    raw: bytes
+
+def layout_digest(adapter: UIAdapter) -> str:
+    """A digest of how an adapter lays a view out (its folders, extensions and keys)."""
+    rows = sorted((k.value, repr(attrs.asdict(v, value_serializer=_sorted_sets))) for k, v in adapter.layout.items())
+    return hashlib.blake2b(repr((type(adapter).__qualname__, rows)).encode(), digest_size=16).hexdigest()
+
+
+def view_digest(layout: str, policy: str, order: Sequence[str], digests: Mapping[str, str], aliases: Any) -> str:
+    """Everything a view's plan depends on except blob presence, as one digest."""
+    parts = [layout, policy, json.dumps(aliases, sort_keys=True)] + [f"{p}\0{digests.get(p, '-')}" for p in order]
+    return hashlib.blake2b("\n".join(parts).encode(), digest_size=16).hexdigest()
 
 
 @attrs.define
-class ViewPlan:
-    """Every entry of a view and every resource left out, as plain records.
-
-    The records have the fields of :class:`~synapse_core.models.ViewEntry` and
-    :class:`~synapse_core.models.LeftOut`; the file they are written to validates as a
-    :class:`~synapse_core.models.ViewManifest`. Plain records keep a 20,000-file view cheap.
-    """
+class ViewRecord:
+    """A view as its manifest records it: the plan, and what stands on disk."""
 
     ui: str
     profile: str
     policy: str
-    fingerprint: str
-    entries: list[dict[str, Any]]
-    left_out: list[dict[str, str]]
+    layout: str
+    order: list[str]
+    digests: dict[str, str]
+    missing: dict[str, list[str]]
+    """Per pack: sha256s of resources left out because their blob is missing."""
+    plan: Plan
+    placements: dict[str, Placement]
+    folders: list[str]
+    blocked: dict[str, str]
+    link_mode: str
 
-    def to_json(self) -> bytes:
-        """The manifest file: one entry per line, so it stays readable and diffable."""
-        head = {"schema_version": 1, "ui": self.ui, "profile": self.profile, "policy": self.policy}
-        head["fingerprint"] = self.fingerprint
-        lines = [json.dumps(head)[:-1] + ', "entries": [']
-        lines.append(",\n".join(json.dumps(e, ensure_ascii=False) for e in self.entries))
+    def offers(self) -> dict[str, Offer]:
+        """What each pack offered this UI, rebuilt from the manifest (no pack is read)."""
+        offers = {name: Offer([], [], list(self.missing.get(name, []))) for name in self.order}
+        for record in self.plan.contenders():
+            clean = {k: v for k, v in record.items() if k not in ("shadows", "by", "stat")}
+            offers.setdefault(record["pack"], Offer([], [], [])).contenders.append(clean)
+        for item in self.plan.left_out:
+            if item["reason"] != "shadowed":
+                offers.setdefault(item["pack"], Offer([], [], [])).left_out.append(item)
+        return offers
+
+    def to_json(self, fingerprint: str) -> bytes:
+        """The manifest: one record per line, so it stays readable and diffable."""
+        head = {"schema_version": MANIFEST_SCHEMA, "ui": self.ui, "profile": self.profile, "policy": self.policy}
+        head |= {"fingerprint": fingerprint, "layout": self.layout, "link_mode": self.link_mode}
+        entries = [
+            {**e, "stat": list(self.placements[e["path"]].stat or ())} if self._stat(e["path"]) else e
+            for e in self.plan.entries.values()
+        ]
+        sidecars = {
+            rel: {"digest": p.sha256, **({"stat": list(p.stat)} if p.stat else {})}
+            for rel, p in self.placements.items()
+            if p.kind == "sidecar"
+        }
+        kept = {rel: p.target for rel, p in self.placements.items() if p.kind == "kept"}
+        body = {
+            "order": self.order,
+            "digests": self.digests,
+            "missing": {k: v for k, v in self.missing.items() if v},
+            "folders": self.folders,
+            "sidecars": sidecars,
+            "kept": kept,
+            "blocked": self.blocked,
+        }
+        lines = [json.dumps(head)[:-1] + ", " + json.dumps(body)[1:-1] + ', "entries": [']
+        lines.append(",\n".join(json.dumps(e, ensure_ascii=False) for e in entries))
+        lines.append('], "losers": [')
+        lines.append(",\n".join(json.dumps(e, ensure_ascii=False) for e in self.plan.losers))
         lines.append('], "left_out": [')
-        lines.append(",\n".join(json.dumps(o, ensure_ascii=False) for o in self.left_out))
+        lines.append(",\n".join(json.dumps(o, ensure_ascii=False) for o in self.plan.left_out))
         lines.append("]}")
         return ("\n".join(lines) + "\n").encode()
 
-    def missing_blobs(self, packs: Sequence[PackState]) -> list[str]:
-        """sha256s of the resources left out because their blob is missing."""
-        locks = {s.pack.name: s.lock for s in packs}
-        return sorted(
-            {
-                locks[o["pack"]].resources[o["resource_id"]].sha256
-                for o in self.left_out
-                if o["reason"] == "missing_blob" and o["resource_id"] in locks[o["pack"]].resources
-            }
+    def _stat(self, rel: str) -> bool:
+        placement = self.placements.get(rel)
+        return placement is not None and placement.kind == "entry" and placement.stat is not None
+
+
+def read_record(tree: Path) -> ViewRecord | None:
+    """A tree's manifest as a :class:`ViewRecord`, or None when there is none (or an old one)."""
+    try:
+        data = json.loads((tree / MANIFEST).read_bytes())
+    except (OSError, ValueError):
+        return None
+    if isinstance(data, dict) and data.get("schema_version") == 1:
+        return _record_of_v1(data)
+    if not isinstance(data, dict) or data.get("schema_version") != MANIFEST_SCHEMA:
+        return None
+    try:
+        placements: dict[str, Placement] = {}
+        entries: dict[str, Record] = {}
+        for entry in data["entries"]:
+            stat = tuple(entry.pop("stat", ())) or None
+            entries[entry["path"]] = entry
+            placements[entry["path"]] = Placement("entry", entry["sha256"], stat=stat)
+        for rel, side in data.get("sidecars", {}).items():
+            placements[rel] = Placement("sidecar", side["digest"], stat=tuple(side.get("stat", ())) or None)
+        for rel, unit in data.get("kept", {}).items():
+            placements[rel] = Placement("kept", target=unit)
+        plan = Plan(entries, list(data["losers"]), list(data["left_out"]))
+        return ViewRecord(
+            ui=data["ui"],
+            profile=data["profile"],
+            policy=data["policy"],
+            layout=data["layout"],
+            order=list(data["order"]),
+            digests=dict(data["digests"]),
+            missing={k: list(v) for k, v in data.get("missing", {}).items()},
+            plan=plan,
+            placements=placements,
+            folders=list(data["folders"]),
+            blocked=dict(data.get("blocked", {})),
+            link_mode=str(data.get("link_mode", "symlink")),
+        )
+    except (KeyError, TypeError, AttributeError, ValueError):
+        return None
+
+
+def _record_of_v1(data: dict[str, Any]) -> ViewRecord | None:
+    """A view made before manifests recorded contenders: what it placed (its links), so it is
+    updated in place (no file of the UI's is lost), and nothing to plan from (it is replanned)."""
+    try:
+        entries = {e["path"]: {**e, "scope": "", "key": ""} for e in data["entries"]}
+        placements = {path: Placement("entry", e["sha256"]) for path, e in entries.items()}
+        return ViewRecord(
+            ui=data["ui"],
+            profile=data["profile"],
+            policy=data["policy"],
+            layout="",
+            order=[],
+            digests={},
+            missing={},
+            plan=Plan(entries, [], []),
+            placements=placements,
+            folders=[],
+            blocked={},
+            link_mode="symlink",
+        )
+    except (KeyError, TypeError, AttributeError):
+        return None
+
+
+@attrs.frozen
+class PackInput:
+    """A pack as the views need it: its digest, its resources and its metadata for sidecars."""
+
+    digest: str
+    resources: tuple[tuple[str, str, str, str | None], ...]
+    """(resource id, kind, exposed name, sha256 or None)."""
+    pack: Any
+    lock: Any
+
+
+class ViewService:
+    """Keeps every UI's views current, cheaply; builds, checks and removes them."""
+
+    def __init__(
+        self,
+        layout: StoreLayout,
+        files: StateFiles,
+        blobs: BlobStore,
+        registry: Callable[[], PluginRegistry],
+        link_mode: Callable[[str], LinkMode] | None = None,
+    ) -> None:
+        self.layout = layout
+        self.files = files
+        self.blobs = blobs
+        self._registry = registry
+        self._link_mode = link_mode or (lambda ui: "symlink")
+        self._inputs: dict[str, PackInput | None] = {}
+
+    @property
+    def registry(self) -> PluginRegistry:
+        """The plugins (loaded on first use)."""
+        return self._registry()
+
+    def forget(self) -> None:
+        """Drop what was read this command (state changed: read packs again)."""
+        self._inputs.clear()
+
+    # -- paths ------------------------------------------------------------------------------
+
+    def tree_path(self, ui: str, profile: str) -> Path:
+        """data/views/<ui>/profiles/<profile>"""
+        return self.layout.profile_view(ui, profile)
+
+    def kept_dir(self, ui: str) -> Path:
+        """Where files a UI wrote are kept, beside its trees (data/views/<ui>/profiles/.kept)."""
+        return self.layout.views_dir / ui / "profiles" / KEPT_DIR
+
+    def sidecar_dir(self, ui: str) -> Path:
+        """data/views/<ui>/sidecars: sidecar files by content digest, hard-linked into trees."""
+        return self.layout.views_dir / ui / "sidecars"
+
+    def tree(self, ui: str, root: Path) -> Tree:
+        """The :class:`Tree` at ``root`` for ``ui``."""
+        depth = len(root.relative_to(self.layout.data).parts)
+        materializer = Materializer(self._link_mode(ui), self.layout.blobs_dir)
+        return Tree(root, depth, materializer, self.sidecar_dir(ui), self.kept_dir(ui))
+
+    # -- inputs -----------------------------------------------------------------------------
+
+    def pack_input(self, name: str) -> PackInput | None:
+        """A pack's pack.json and lock.json, read once per command (None if it is gone)."""
+        if name not in self._inputs:
+            self._inputs[name] = self._read_pack(name)
+        return self._inputs[name]
+
+    def _read_pack(self, name: str) -> PackInput | None:
+        from synapse_core.models import Pack, PackLock
+
+        try:
+            raw_pack = self.layout.pack_file(name).read_bytes()
+        except FileNotFoundError:
+            return None
+        lock_path = self.layout.lock_file_of(name)
+        raw_lock = lock_path.read_bytes() if lock_path.is_file() else b""
+        pack = Pack.model_validate_json(raw_pack)
+        lock = PackLock.model_validate_json(raw_lock) if raw_lock else PackLock()
+        digest = hashlib.blake2b(raw_pack + b"\0" + raw_lock, digest_size=16).hexdigest()
+        resources = tuple(
+            (r.id, r.kind.value, r.expose, lock.resources[r.id].sha256 if r.id in lock.resources else None)
+            for r in pack.resources
+        )
+        return PackInput(digest, resources, pack, lock)
+
+    def _offer(self, ui: str, adapter: UIAdapter, name: str) -> tuple[Offer, str | None]:
+        data = self.pack_input(name)
+        if data is None:
+            return Offer([], [], []), None
+        result = offer(adapter, name, data.resources, self.blobs.has)
+        for record in result.contenders:
+            sidecars = self._sidecars(ui, adapter, data, record)
+            if sidecars:
+                record["sidecars"] = sidecars
+        return result, data.digest
+
+    def _sidecars(self, ui: str, adapter: UIAdapter, data: PackInput, record: Record) -> list[list[str]]:
+        """The sidecars an adapter wants beside an entry, stored in the UI's sidecar store."""
+        from synapse_core.ui import SidecarRequest
+
+        previews_dir = self.layout.previews_dir(data.pack.name)
+        previews = tuple(sorted(previews_dir.iterdir())) if previews_dir.is_dir() else ()
+        locked = data.lock.resources.get(record["resource_id"])
+        size = locked.size if locked is not None else None
+        request = SidecarRequest.from_pack(data.pack, record["resource_id"], record["sha256"], size, previews)
+        out = []
+        for sidecar in adapter.sidecars(request):
+            content = sidecar.content if sidecar.content is not None else Path(str(sidecar.source)).read_bytes()
+            digest = hashlib.blake2b(content, digest_size=16).hexdigest()
+            stored = self.sidecar_dir(ui) / digest
+            if not stored.exists():
+                write_bytes_atomic(stored, content, sync=False)
+            out.append([sidecar.name, digest])
+        return out
+
+    # -- planning ---------------------------------------------------------------------------
+
+    def _global_record(self, ui: str, adapter: UIAdapter, changed: Collection[str], verify: bool) -> ViewRecord:
+        """Plan the global view of ``ui`` from its last record and the packs that changed."""
+        found = self.files.profile_order(GLOBAL_PROFILE)
+        if found is None:
+            raise SynapseError("the global profile is missing; run 'synapse doctor --fix'")
+        profile, order = found
+        policy = self.registry.policy(profile.policy)
+        layout = layout_digest(adapter)
+        previous = read_record(self.tree_path(ui, GLOBAL_PROFILE))
+        if previous is not None and (previous.layout != layout or previous.policy != profile.policy):
+            previous = None
+        offers = previous.offers() if previous is not None else {}
+        digests = dict(previous.digests) if previous is not None else {}
+        dirty = set(changed) | {p for p in order if p not in digests}
+        if previous is not None:
+            dirty |= {p for p, shas in previous.missing.items() if any(self.blobs.has(s) for s in shas)}
+        if verify or previous is None:
+            dirty = set(order)
+        for name in order:
+            if name in dirty:
+                got, digest = self._offer(ui, adapter, name)
+                offers[name] = got
+                if digest is not None:
+                    digests[name] = digest
+        digests = {p: digests[p] for p in order if p in digests}
+        incremental = previous is not None and same_relative_order(previous.order, order, dirty)
+        plan = make_plan(
+            [c for p in order for c in offers.get(p, Offer([], [], [])).contenders],
+            [o for p in order for o in offers.get(p, Offer([], [], [])).left_out],
+            order,
+            policy,
+            previous=previous.plan if incremental and previous else None,
+            changed=dirty,
+        )
+        missing = {p: offers[p].missing for p in order if p in offers and offers[p].missing}
+        return self._record(ui, GLOBAL_PROFILE, profile, layout, order, digests, missing, plan, adapter)
+
+    def _derived_record(
+        self, ui: str, adapter: UIAdapter, name: str, base: ViewRecord, changed: Collection[str] = ()
+    ) -> ViewRecord | None:
+        """Plan a profile's view from the global view's contenders in that profile's order."""
+        found = self.files.profile_order(name)
+        if found is None:
+            return None
+        profile, order = found
+        policy = self.registry.policy(profile.policy)
+        offers = base.offers()
+        aliases = self._alias_contenders(ui, profile, offers)
+        previous = read_record(self.tree_path(ui, name))
+        incremental = (
+            previous is not None
+            and previous.layout == base.layout
+            and previous.policy == profile.policy
+            and same_relative_order(previous.order, order, changed)
+            and bool(changed)
+        )
+        plan = make_plan(
+            [c for p in order for c in offers.get(p, Offer([], [], [])).contenders] + aliases,
+            [o for p in order for o in offers.get(p, Offer([], [], [])).left_out],
+            order,
+            policy,
+            previous=previous.plan if incremental and previous else None,
+            changed=changed,
+        )
+        missing = {p: base.missing[p] for p in order if p in base.missing}
+        digests = {p: base.digests[p] for p in order if p in base.digests}
+        return self._record(ui, name, profile, base.layout, order, digests, missing, plan, adapter)
+
+    def _alias_contenders(self, ui: str, profile: ProfileData, offers: Mapping[str, Offer]) -> list[Record]:
+        """Extra names (``use --for``): each alias competes, last, for the name the workflow spells."""
+        if not profile.aliases:
+            return []
+        adapter = self.registry.ui(ui)
+        found = []
+        for alias in profile.aliases:
+            if alias.get("ui") != ui:
+                continue
+            source = next(
+                (
+                    c
+                    for c in offers.get(alias["pack"], Offer([], [], [])).contenders
+                    if c["resource_id"] == alias["resource_id"]
+                ),
+                None,
+            )
+            if source is None:
+                continue
+            made = offer(
+                adapter,
+                alias["pack"],
+                [(alias["resource_id"], alias["kind"], alias["expose"], source["sha256"])],
+                self.blobs.has,
+            )
+            for record in made.contenders:
+                found.append({**record, "sidecars": source.get("sidecars", []), "alias": True})
+        return found
+
+    def _record(
+        self,
+        ui: str,
+        name: str,
+        profile: ProfileData,
+        layout: str,
+        order: list[str],
+        digests: dict[str, str],
+        missing: dict[str, list[str]],
+        plan: Plan,
+        adapter: UIAdapter,
+    ) -> ViewRecord:
+        folders = sorted({f.folder for kind in adapter.layout if (f := adapter.folder(kind)) is not None})
+        placements, blocked = placements_of(plan, self.kept_units(ui))
+        for rel in blocked:
+            entry = plan.entries.get(rel)
+            if entry is not None:
+                detail = f"{entry['pack']}'s {rel} is shadowed by a file {adapter.display_name} wrote there"
+                plan.left_out.append(
+                    {"pack": entry["pack"], "resource_id": entry["resource_id"], "reason": "shadowed", "detail": detail}
+                )
+        return ViewRecord(
+            ui=ui,
+            profile=name,
+            policy=profile.policy,
+            layout=layout,
+            order=order,
+            digests=digests,
+            missing=missing,
+            plan=plan,
+            placements=placements,
+            folders=folders,
+            blocked=blocked,
+            link_mode=self._link_mode(ui),
         )
 
+    # -- kept files (what UIs wrote) ---------------------------------------------------------
 
-def _left(pack: str, resource_id: str, reason: LeftOutReason, detail: str) -> dict[str, str]:
-    return {"pack": pack, "resource_id": resource_id, "reason": reason, "detail": detail}
+    def kept_units(self, ui: str) -> list[str]:
+        """Paths (in every tree of ``ui``) of the files and folders the UI wrote, now kept."""
+        try:
+            data = json.loads((self.layout.views_dir / ui / "kept.json").read_bytes())
+            units = data["units"]
+            return [u for u in units if isinstance(u, str)]
+        except (OSError, ValueError, KeyError, TypeError):
+            return []
 
+    def save_kept_units(self, ui: str, units: Iterable[str]) -> None:
+        """Record the kept units of ``ui`` (data/views/<ui>/kept.json)."""
+        data = {"schema_version": 1, "units": sorted(set(units))}
+        write_bytes_atomic(self.layout.views_dir / ui / "kept.json", (json.dumps(data, indent=2) + "\n").encode())
 
-def plan_view(
-    adapter: UIAdapter,
-    profile: Profile,
-    packs: Sequence[PackState],
-    policy: ConflictPolicy,
-    blobs: BlobStore,
-    fingerprint_value: str,
-) -> ViewPlan:
-    """Decide every entry of a view: folders from the adapter, conflicts by the UI's key."""
-    left_out: list[dict[str, str]] = []
-    groups: dict[tuple[str, str], list[tuple[Contender, dict[str, Any]]]] = {}
-    folders = {kind: adapter.folder(kind) for kind in adapter.layout}
-    for state in packs:
-        for spec in state.pack.resources:
-            locked = state.lock.resources.get(spec.id)
-            folder = folders.get(spec.kind)
-            name = state.pack.name
-            if folder is None:
-                detail = f"{adapter.display_name} has no folder for {spec.kind.value}"
-                left_out.append(_left(name, spec.id, "unsupported_kind", detail))
-            elif not adapter.accepts(spec.kind, spec.expose):
-                detail = f"{adapter.display_name} does not list {spec.expose}"
-                left_out.append(_left(name, spec.id, "extension_not_listed", detail))
-            elif not folder.recursive and "/" in spec.expose:
-                detail = f"{adapter.display_name} lists only the top of {folder.folder}"
-                left_out.append(_left(name, spec.id, "subfolder_not_listed", detail))
-            elif locked is None or not blobs.has(locked.sha256):
-                detail = f"{spec.expose} is not installed; run 'synapse install {name}'"
-                left_out.append(_left(name, spec.id, "missing_blob", detail))
+    # -- writing trees ----------------------------------------------------------------------
+
+    def write(self, record: ViewRecord, base: str | None = None) -> None:
+        """Make the tree of ``record`` hold exactly its placements (foreign files untouched)."""
+        root = self.tree_path(record.ui, record.profile)
+        previous = read_record(root) if root.is_dir() else None
+        try:
+            if previous is None:
+                self._build(root, record)
             else:
-                path = f"{folder.folder}/{spec.expose}"
-                key = (folder.name_scope or folder.folder, adapter.conflict_key(spec.kind, spec.expose))
-                contender = Contender(pack=name, resource_id=spec.id, path=path, sha256=locked.sha256)
-                entry: dict[str, Any] = {"path": path, "pack": name, "resource_id": spec.id, "kind": spec.kind.value}
-                entry.update(sha256=locked.sha256, shadows=[])
-                groups.setdefault(key, []).append((contender, entry))
-    entries = []
-    taken: set[str] = set()
-    for (scope, ui_name), group in groups.items():
-        winner_index = policy.choose(ui_name, [c for c, _ in group]) if len(group) > 1 else 0
-        winner = group[winner_index][1]
-        for index, (contender, _) in enumerate(group):
-            if index != winner_index:
-                winner["shadows"].append(contender.pack)
-                same = " (the same bytes)" if contender.sha256 == winner["sha256"] else ""
-                shadow = f"{contender.pack}'s {contender.path} is shadowed by {winner['pack']}"
-                detail = f"{shadow} ({scope}: '{ui_name}'){same}"
-                left_out.append(_left(contender.pack, contender.resource_id, "shadowed", detail))
-        if winner["path"] not in taken:
-            taken.add(winner["path"])
-            entries.append(winner)
-    entries.sort(key=lambda e: e["path"])
-    return ViewPlan(adapter.name, profile.name, policy.name, fingerprint_value, entries, left_out)
-
-
-class ViewBuilder:
-    """Builds, swaps in and checks views under data/views/."""
-
-    def __init__(self, layout: StoreLayout, blobs: BlobStore) -> None:
-        self.layout = layout
-        self.blobs = blobs
-
-    def manifest(self, ui: str, profile: str) -> ViewManifest | None:
-        """The manifest of a view, or None if the view does not exist."""
-        path = self.layout.profile_view(ui, profile) / MANIFEST
-        return read_model(path, ViewManifest) if path.is_file() else None
-
-    def build(self, plan: ViewPlan, fingerprint: Fingerprint, folders: Sequence[str] = ()) -> None:
-        """Create the view in staging and swap it in; the old one is removed afterwards.
-
-        ``folders`` are created even when empty, so a UI never creates them inside the
-        view's place itself (some UIs make their model folders at start-up).
-        """
-        final = self.layout.profile_view(plan.ui, plan.profile)
-        final.parent.mkdir(parents=True, exist_ok=True)
-        staging = final.parent / f".staging-{plan.profile}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
-        try:
-            self._populate(staging, final, plan.entries)
-            for folder in folders:
-                os.makedirs(staging / folder, exist_ok=True)
-            (staging / MANIFEST).write_bytes(plan.to_json())
-            (staging / FINGERPRINT).write_text(fingerprint.text())
-            swap_in(staging, final)
+                tree = self.tree(record.ui, root)
+                blocked = tree.apply(previous.placements, record.placements, record.folders)
+                for rel in blocked:
+                    record.placements.pop(rel, None)
+                record.blocked.update(blocked)
+            self._finish(root, record, base)
         except OSError as exc:
-            raise link_error(exc, final) from exc
-        finally:
-            shutil.rmtree(staging, ignore_errors=True)
+            raise _link_error(exc, root) from exc
 
-    def _populate(self, staging: Path, final: Path, entries: Sequence[dict[str, Any]]) -> None:
-        staging.mkdir()
-        depth_to_data = len(final.relative_to(self.layout.data).parts)
-        root = str(staging)
-        folders: dict[str, int] = {}  # an open fd per folder: the kernel then resolves only the link's name
+    def _build(self, root: Path, record: ViewRecord) -> None:
+        """A new tree: populated in staging at the same depth, then renamed into place."""
+        root.parent.mkdir(parents=True, exist_ok=True)
+        staging = root.parent / f".staging-{record.profile}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
         try:
-            for entry in entries:  # plain strings: this loop runs once per file of the view
-                parent, _, name = entry["path"].rpartition("/")
-                fd = folders.get(parent)
-                if fd is None:
-                    os.makedirs(f"{root}/{parent}", exist_ok=True)
-                    fd = folders[parent] = os.open(f"{root}/{parent}", os.O_RDONLY | os.O_DIRECTORY)
-                up = "../" * (depth_to_data + parent.count("/") + 1)
-                sha = entry["sha256"]
-                os.symlink(f"{up}blobs/sha256/{sha[:2]}/{sha}", name, dir_fd=fd)
+            tree = self.tree(record.ui, staging)
+            tree.depth = len(root.relative_to(self.layout.data).parts)
+            tree.populate(record.placements, record.folders)
+            if root.exists():  # a tree without a valid manifest: nothing in it is ours to keep
+                self._set_aside(root)
+            os.rename(staging, root)
         finally:
-            for fd in folders.values():
-                os.close(fd)
+            remove_tree(staging)
 
-    def dangling_links(self, ui: str, profile: str) -> list[str]:
-        """Links in a view whose target does not exist."""
-        root = self.layout.profile_view(ui, profile)
-        dangling = []
-        for dirpath, _dirs, files in os.walk(root):
-            for name in files:
-                path = os.path.join(dirpath, name)
-                if os.path.islink(path) and not os.path.exists(path):
-                    dangling.append(os.path.relpath(path, root))
-        return dangling
+    def _set_aside(self, root: Path) -> None:
+        """Move an old tree out of the way (trash, removed later), never deleting it in place."""
+        trash = root.parent / f".trash-{root.name}-{uuid.uuid4().hex[:8]}"
+        os.rename(root, trash)
+
+    def _finish(self, root: Path, record: ViewRecord, base: str | None) -> None:
+        """Write the manifest (atomically) and the fingerprint, each only if it changed.
+
+        The fingerprint records the folders' mtimes after every other write, and is rewritten
+        in place (a rename would change the tree's own mtime again); a torn fingerprint only
+        makes the view look stale, so it is rebuilt, never trusted."""
+        tree = self.tree(record.ui, root)
+        dirs: set[str] = set()
+        for rel in [*record.placements, *(f"{folder}/." for folder in record.folders)]:
+            parent = rel.rpartition("/")[0]
+            while parent and parent not in dirs:
+                dirs.add(parent)
+                parent = parent.rpartition("/")[0]
+        digest = view_digest(record.layout, record.policy, record.order, record.digests, self._aliases(record))
+        manifest = record.to_json(digest)
+        if _read(root / MANIFEST) != manifest:
+            write_bytes_atomic(root / MANIFEST, manifest, sync=False)
+        marks = root / FINGERPRINT
+        if not marks.exists():
+            marks.touch()
+        missing = tuple(sorted({s for shas in record.missing.values() for s in shas}))
+        stamp = profile_stamp(self.layout, record.profile)
+        content = Fingerprint(digest, base, self.plugin_of(record.ui), stamp, missing, tree.dir_times(sorted(dirs)))
+        data = content.to_json()
+        if _read(marks) != data:
+            with open(marks, "r+b") as handle:
+                handle.truncate(0)
+                handle.write(data)
+
+    def _aliases(self, record: ViewRecord) -> list[list[str]]:
+        return sorted([e["path"], e["pack"], e["resource_id"]] for e in record.plan.contenders() if e.get("alias"))
+
+    def plugin_of(self, ui: str) -> str:
+        """``<plugin>==<version>`` of the plugin that provides ``ui``'s adapter."""
+        from synapse_core import __version__
+
+        name = self.registry.provider_of("ui", ui) or "<builtin>"
+        record = next((r for r in self.registry.records if r.name == name), None)
+        if record is None or record.builtin:
+            return f"<builtin>=={__version__}"
+        return f"{name}=={record.version or '?'}"
+
+    # -- the operations -----------------------------------------------------------------------
+
+    def installed_uis(self) -> list[str]:
+        """UIs with an installed adapter (those in runtime.json without one are left alone)."""
+        return sorted(self.registry.ui_adapters)
+
+    def sync(self, changed: Collection[str] = (), *, verify: bool = False) -> Stacks:
+        """Bring every stacked view of every installed UI up to date after ``changed`` packs
+        changed (``verify``: compare every pack with what the views were planned from)."""
+        stacks = self.files.stacks()
+        before = {ui: list(s) for ui, s in stacks.items()}
+        for ui in self.installed_uis():
+            stack = stacks.setdefault(ui, [GLOBAL_PROFILE])
+            self.sync_ui(ui, stack, changed, verify=verify)
+        if stacks != before or not self.layout.runtime_file.is_file():
+            self.files.save_stacks(stacks)
+        return stacks
+
+    def sync_ui(self, ui: str, stack: Sequence[str], changed: Collection[str] = (), *, verify: bool = False) -> None:
+        """Update the global view and every view on ``stack`` for one UI; point ``active``."""
+        adapter = self.registry.ui(ui)
+        base = self._global_record(ui, adapter, changed, verify)
+        self.write(base)
+        base_digest = self._digest_of(base)
+        for name in dict.fromkeys(stack):
+            if name != GLOBAL_PROFILE:
+                derived = self._derived_record(ui, adapter, name, base, changed)
+                if derived is not None:
+                    self.write(derived, base=base_digest)
+        point_active(self.layout, ui, stack[-1])
+
+    def ensure(self, ui: str, profile: str) -> None:
+        """Make the view of ``profile`` for ``ui`` current (building it if needed)."""
+        if self.is_current(ui, profile):
+            return
+        adapter = self.registry.ui(ui)
+        base = self._global_record(ui, adapter, (), verify=False)
+        if not self.is_current(ui, GLOBAL_PROFILE):
+            self.write(base)
+        if profile == GLOBAL_PROFILE:
+            return
+        derived = self._derived_record(ui, adapter, profile, base)
+        if derived is None:
+            raise SynapseError(f"profile '{profile}' is missing; run 'synapse doctor --fix'")
+        self.write(derived, base=self._digest_of(base))
+
+    def _digest_of(self, record: ViewRecord) -> str:
+        return view_digest(record.layout, record.policy, record.order, record.digests, self._aliases(record))
+
+    def is_current(self, ui: str, profile: str) -> bool:
+        """Whether a view exists and was planned from what state says now, checked without
+        reading any pack: the global view is kept current by every command, and a derived view
+        is current when it was planned from the global view as it is and its profile file is
+        unchanged (the same check the fast switching path makes)."""
+        return view_is_current(self.layout, ui, profile, self.plugin_of(ui), self.blobs.has)
+
+    def check(self, ui: str, profile: str) -> list[str]:
+        """Compare a view with what state says now, reading every pack: what is wrong with it,
+        if anything (for doctor)."""
+        root = self.tree_path(ui, profile)
+        record = read_record(root)
+        if record is None or read_fingerprint(root) is None:
+            return ["missing"]
+        tree = self.tree(ui, root)
+        wrong = [
+            f"holding a dangling link {rel}" for rel, p in record.placements.items() if not _resolves(tree, rel, p)
+        ]
+        adapter = self.registry.ui(ui)
+        base = self._global_record(ui, adapter, (), verify=True)
+        expected = base if profile == GLOBAL_PROFILE else self._derived_record(ui, adapter, profile, base)
+        if expected is None:
+            return [*wrong, "of a profile that no longer exists"]
+        want = {rel: (p.kind, p.sha256, p.target) for rel, p in expected.placements.items()}
+        have = {rel: (p.kind, p.sha256, p.target) for rel, p in record.placements.items()}
+        if want != have or record.order != expected.order or record.policy != expected.policy:
+            wrong.append("out of date")
+        return wrong
+
+    def rebuild(self, ui: str, stack: Sequence[str]) -> None:
+        """Recreate the views of ``stack`` from state and blobs alone (old trees set aside)."""
+        for name in dict.fromkeys([GLOBAL_PROFILE, *stack]):
+            root = self.tree_path(ui, name)
+            if root.exists():
+                self._set_aside(root)
+        self.forget()
+        self.sync_ui(ui, stack, verify=True)
+
+    def trees(self, ui: str) -> list[Path]:
+        """Every profile tree of ``ui`` (not the kept area, staging or trash)."""
+        top = self.layout.views_dir / ui / "profiles"
+        if not top.is_dir():
+            return []
+        return sorted(p for p in top.iterdir() if not p.name.startswith(".") and p.is_dir() and not p.is_symlink())
+
+    def leftovers(self, ui: str) -> list[Path]:
+        """Staging trees of killed commands and trees set aside."""
+        top = self.layout.views_dir / ui / "profiles"
+        if not top.is_dir():
+            return []
+        return sorted(p for p in top.iterdir() if p.name.startswith((".staging-", ".trash-")))
 
 
-def swap_in(staging: Path, final: Path) -> None:
-    """Put ``staging`` at ``final``: an atomic exchange on Linux, else two renames."""
-    if not final.exists():
-        os.rename(staging, final)
-        return
-    if _rename_exchange(staging, final):
-        shutil.rmtree(staging, ignore_errors=True)  # now holds the old view
-        return
-    old = final.parent / f".old-{final.name}-{uuid.uuid4().hex[:8]}"
-    os.rename(final, old)
-    os.rename(staging, final)
-    shutil.rmtree(old, ignore_errors=True)
+def _resolves(tree: Tree, rel: str, placement: Placement) -> bool:
+    """Whether a placed file can be opened (a link whose blob or kept file is gone cannot)."""
+    return placement.kind == "kept" or os.path.exists(tree.path(rel))
 
 
-def _rename_exchange(a: Path, b: Path) -> bool:
-    libc_name = ctypes.util.find_library("c")
-    if libc_name is None:
-        return False
-    libc = ctypes.CDLL(libc_name, use_errno=True)
-    renameat2 = getattr(libc, "renameat2", None)
-    if renameat2 is None:
-        return False
-    at_fdcwd = -100
-    result = renameat2(at_fdcwd, os.fsencode(a), at_fdcwd, os.fsencode(b), _RENAME_EXCHANGE)
-    return bool(result == 0)
+def _read(path: Path) -> bytes | None:
+    try:
+        return path.read_bytes()
+    except OSError:
+        return None
+
+
+def placements_of(plan: Plan, kept_units: Sequence[str]) -> tuple[dict[str, Placement], dict[str, str]]:
+    """What Synapse places in a tree: kept links first (the UI's files win), then each entry and
+    its sidecars. Returns the placements and the entries a kept file stands in the way of."""
+    placements: dict[str, Placement] = {unit: Placement("kept", target=unit) for unit in kept_units}
+    kept_prefixes = tuple(f"{unit}/" for unit in kept_units)
+    blocked: dict[str, str] = {}
+    for rel, entry in plan.entries.items():
+        if rel in placements or rel.startswith(kept_prefixes):
+            blocked[rel] = "a file the UI wrote"
+            continue
+        placements[rel] = Placement("entry", entry["sha256"])
+    for entry in plan.entries.values():
+        if entry["path"] in blocked:
+            continue
+        for rel, (_name, digest) in zip(sidecar_paths(entry), entry.get("sidecars", []), strict=True):
+            if rel not in placements and not rel.startswith(kept_prefixes):
+                placements[rel] = Placement("sidecar", digest)
+    return placements, blocked
+
+
+def discard_leftovers(paths: Iterable[Path]) -> None:
+    """Delete staging trees of killed commands and trees set aside (links never followed)."""
+    for path in paths:
+        with contextlib.suppress(OSError):
+            remove_tree(path)

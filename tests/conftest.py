@@ -202,10 +202,16 @@ def assert_store_consistent(root: Path, *, allow_temps_in_tmp: bool = False) -> 
             problems += _validate(runtime, Runtime)
         elif path == data / "update-checks.json":
             problems += _validate(path, UpdateChecks)
+        elif path == data / "plugins.json":
+            problems += _validate_plain_json(path)
         elif path == data / "hash-cache.json":
             problems += _validate(path, HashCache)
         elif _is_view_manifest(data, path):
             problems += _validate(path, ViewManifest)
+        elif path.is_relative_to(data / "views"):
+            if path.name == "kept.json" and len(path.relative_to(data / "views").parts) == 2:
+                problems += _validate_plain_json(path)
+            # everything else under views/ is a view's sidecar, the sidecar store or a file a UI wrote
         elif path.name.endswith(".part.json") and path.parent == data / "tmp":
             problems += _validate_plain_json(path)  # a resumable download's validator
         elif path.suffix == ".json":

@@ -487,7 +487,7 @@ def test_list_show_remove(cli: Harness, make_lora, sha256_of) -> None:
     assert "alpha" in human and sha256_of(a)[:12] in human and "installed" in human
 
     removed = cli.ok("remove", "alpha", "--json")
-    assert removed == {"pack": "alpha", "profiles_changed": ["global"]}
+    assert removed == {"pack": "alpha", "profiles_changed": ["global"], "switched_back": {}}
     assert [p["name"] for p in cli.ok("list", "--json")] == ["beta"]
     assert not (cli.state / "packs" / "alpha").exists()
     assert cli.blob(sha256_of(a)).is_file(), "remove keeps blobs until gc"
@@ -503,6 +503,9 @@ def test_gc_removes_only_unreferenced_blobs_and_stale_temps(cli: Harness, make_l
     cli.ok("import", keep)
     cli.ok("import", drop)
     cli.ok("remove", "drop")
+    young = json.loads(cli.ok("gc", "--json").stdout)
+    assert young["blobs"] == 0, "a blob unreferenced only now stays for the grace period"
+    assert cli.blob(sha256_of(drop)).exists()
     tmp = cli.root / "data" / "tmp"
     stale, fresh = tmp / ".ingest.1.aaaa.tmp", tmp / ".ingest.2.bbbb.tmp"
     stale.write_bytes(b"old partial")
@@ -511,13 +514,13 @@ def test_gc_removes_only_unreferenced_blobs_and_stale_temps(cli: Harness, make_l
     os.utime(stale, (old, old))
     commits = cli.commits()
 
-    dry = cli("gc", "--dry-run", "--json")
+    dry = cli("gc", "--now", "--dry-run", "--json")
     assert dry.returncode == 0
     report = json.loads(dry.stdout)
     assert report == {"dry_run": True, "blobs": 1, "bytes": drop.stat().st_size, "removed": [sha256_of(drop)]}
     assert cli.blob(sha256_of(drop)).exists() and stale.exists()
 
-    report = json.loads(cli("gc", "--json").stdout)
+    report = json.loads(cli("gc", "--now", "--json").stdout)
     assert report["blobs"] == 1 and report["removed"] == [sha256_of(drop)]
     assert cli.blobs() == {sha256_of(keep)}
     assert not stale.exists(), "a temp past its grace period is removed"

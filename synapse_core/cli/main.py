@@ -14,10 +14,10 @@ from synapse_core import __version__
 from synapse_core.errors import SynapseError
 
 if TYPE_CHECKING:
-    from synapse_core.activation import Switcher
     from synapse_core.hashing import HashAhead
     from synapse_core.plugins import PluginRegistry
     from synapse_core.store import Store
+    from synapse_core.switching import Switcher
 
 # name -> (module:attribute, short help); --help lists these without importing them.
 BUILTIN_COMMANDS: dict[str, tuple[str, str]] = {
@@ -70,12 +70,13 @@ class CliState:
         return self._registry
 
     def switcher(self) -> Switcher:
-        """The model-free fast path for use/back (see synapse_core.activation)."""
-        from synapse_core.activation import Switcher
+        """The light form of use/back: no pydantic, no plugins (see synapse_core.switching)."""
         from synapse_core.layout import StoreLayout, StoreLock, resolve_root
+        from synapse_core.state import StateFiles
+        from synapse_core.switching import Switcher
 
         layout = StoreLayout(resolve_root(self.root))
-        return Switcher(layout, StoreLock(layout.lock_file))
+        return Switcher(layout, StateFiles(layout), StoreLock(layout.lock_file))
 
     def store(self, as_json: bool = False, hash_ahead: HashAhead | None = None) -> Store:
         """The store at the chosen root; long work shows progress on a terminal unless ``as_json``."""

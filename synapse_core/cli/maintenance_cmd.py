@@ -11,11 +11,12 @@ from synapse_core.cli.output import emit, human_size, json_option, state
 
 @click.command()
 @click.option("--dry-run", is_flag=True, help="Only report what would be removed.")
+@click.option("--now", is_flag=True, help="No grace period: also remove files that became unreferenced just now.")
 @json_option
 @click.pass_context
-def gc(ctx: click.Context, dry_run: bool, as_json: bool) -> None:
-    """Remove files no pack references."""
-    result = state(ctx).store(as_json).gc(dry_run=dry_run)
+def gc(ctx: click.Context, dry_run: bool, now: bool, as_json: bool) -> None:
+    """Remove files no pack references (those unreferenced for a few hours: see --now)."""
+    result = state(ctx).store(as_json).gc(dry_run=dry_run, now=now)
     verb = "would remove" if dry_run else "removed"
     emit(result, as_json, lambda: click.echo(f"{verb} {result.blobs} blob(s), {human_size(result.bytes)}"))
 
@@ -54,6 +55,10 @@ def doctor(ctx: click.Context, verify_blobs: bool, fix: bool, rebuild_views: boo
             click.echo("note: state history is off (git is not installed)")
         for failure in report.plugin_failures:
             click.echo(f"plugin failed: {failure}")
+        for note in report.notes:
+            click.echo(note)
+        for line in report.kept:
+            click.echo(f"kept (written by a UI, shown in every profile): {line}")
         if report.healthy:
             click.echo("healthy")
 

@@ -32,7 +32,7 @@ def _emit_stacks(stacks: dict[str, list[str]], installed: list[str], as_json: bo
 def use(ctx: click.Context, pack: str, uis: tuple[str, ...], ui_set: str | None, sync: bool, as_json: bool) -> None:
     """Switch UIs to PACK's work profile, where PACK wins every name conflict."""
     cli_state = state(ctx)
-    current = None if sync else cli_state.switcher().use_if_current(pack, uis, ui_set)
+    current = None if sync else cli_state.switcher().use(pack, uis, ui_set)
     if current is not None:
         _emit_stacks(current, [], as_json)
         return
@@ -78,6 +78,8 @@ def status(ctx: click.Context, as_json: bool) -> None:
                 click.echo(f"  missing: {line}")
             for line in ui.unsupported:
                 click.echo(f"  not shown: {line}")
+            for line in ui.kept:
+                click.echo(f"  kept (written by the UI): {line}")
             for install in ui.installs:
                 version = f" {install.version}" if install.version else ""
                 click.echo(

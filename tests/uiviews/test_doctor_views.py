@@ -28,6 +28,8 @@ def tree(top: Path) -> dict[str, tuple[str, object]]:
                 found[rel] = ("link", os.readlink(path))
             elif path.is_dir():
                 found[rel] = ("dir", None)
+            elif name == ".synapse-fingerprint":  # folder mtimes are the disk's, not the view's content
+                found[rel] = ("file", {k: v for k, v in json.loads(path.read_bytes()).items() if k != "dirs"})
             else:
                 found[rel] = ("file", path.read_bytes())
     return found
