@@ -503,7 +503,7 @@ def test_gc_removes_only_unreferenced_blobs_and_stale_temps(cli: Harness, make_l
     cli.ok("import", keep)
     cli.ok("import", drop)
     cli.ok("remove", "drop")
-    young = json.loads(cli.ok("gc", "--json").stdout)
+    young = cli.ok("gc", "--json")
     assert young["blobs"] == 0, "a blob unreferenced only now stays for the grace period"
     assert cli.blob(sha256_of(drop)).exists()
     tmp = cli.root / "data" / "tmp"
