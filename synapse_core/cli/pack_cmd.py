@@ -171,4 +171,10 @@ def install(ctx: click.Context, pack: str, as_json: bool) -> None:
 def remove(ctx: click.Context, pack: str, as_json: bool) -> None:
     """Remove PACK from state and profiles (its files stay until 'synapse gc')."""
     result = state(ctx).store(as_json).remove(pack)
-    emit(result, as_json, lambda: click.echo(f"removed {pack}; its files stay until 'synapse gc'"))
+
+    def human() -> None:
+        click.echo(f"removed {pack}; its files stay until 'synapse gc'")
+        for ui, stack in result.switched_back.items():
+            click.echo(f"{ui}: back to {stack[-1]} (it was using work__{pack})")
+
+    emit(result, as_json, human)
