@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
+
 from synapse_core.blobs import BlobStore, Ingested, IngestMode
 from synapse_core.downloads import Fetcher
 from synapse_core.errors import Conflict, SourceError, SynapseError
@@ -81,8 +84,13 @@ class PackService:
 
     def delete_moved(self, source: Source, resolved: ResolvedPack) -> list[str]:
         """Finish a ``--move`` import once it is committed: delete the originals, whose bytes
-        the store now holds; returns a warning for each that could not be deleted."""
+        the store now holds; returns a warning for each that could not be deleted.
+
+        Right before each deletion the blob is checked again (present, and the original's own
+        inode or a blob that still hashes to its name): correctness must not depend on the lock,
+        which does nothing on some network file systems."""
         warnings = []
+        lock = self.files.lock(resolved.pack.name)
         for resource in resolved.resources:
             try:
                 path = source.local_path(resolved.pack, resource.target)
@@ -90,15 +98,27 @@ class PackService:
                 continue  # already gone
             if path is None:
                 continue
+            locked = lock.resources.get(resource.spec.id)
             try:
-                if path.stat().st_size == resource.target.size:  # not rewritten meanwhile
+                problem = self._unsafe_to_delete(path, locked.sha256 if locked else None, resource.target.size)
+                if problem is None:
                     path.unlink()
                     continue
-                problem = "it changed during the import"
             except OSError as exc:
                 problem = exc.strerror or str(exc)
             warnings.append(f"{path} was imported but not deleted: {problem}")
         return warnings
+
+    def _unsafe_to_delete(self, path: Path, sha256: str | None, size: int | None) -> str | None:
+        """Why deleting a moved original could lose data now, or None."""
+        if sha256 is None or not self.blobs.has(sha256):
+            return "its copy in the store is missing (was it removed meanwhile?)"
+        st = path.stat()
+        if st.st_size != size:
+            return "it changed during the import"
+        if os.stat(self.blobs.path(sha256)).st_ino != st.st_ino and not self.blobs.verify(sha256):
+            return "its copy in the store does not match it"
+        return None
 
     def _fetch_all(
         self, source: Source, pack: Pack, targets: list[FetchTarget], mode: IngestMode
