@@ -53,6 +53,21 @@ class StoreLayout:
         self.lock_file = self.data / ".lock"
         self.mutation_marker = self.data / ".mutation"
         """Present while a command changes state: finding it later means that command was killed."""
+        self.durable = True
+        """Whether each file is fsynced as it is written; a batch turns it off and calls
+        :meth:`sync` once before its state commit (the same guarantee, one flush)."""
+
+    def sync(self) -> None:
+        """Flush the file systems of data/ and state/ (syncfs where the kernel has it)."""
+        done: set[int] = set()
+        for folder in (self.data, self.state):
+            try:
+                device = os.stat(folder).st_dev
+            except OSError:
+                continue
+            if device not in done:
+                done.add(device)
+                _syncfs(folder)
 
     def pack_dir(self, name: str) -> Path:
         """state/packs/<name>/"""
@@ -100,6 +115,20 @@ class StoreLayout:
         return directory / f".{prefix}.{os.getpid()}.{uuid.uuid4().hex[:12]}.tmp"
 
 
+def _syncfs(folder: Path) -> None:
+    import ctypes
+    import ctypes.util
+
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        libc_name = ctypes.util.find_library("c")
+        syncfs = getattr(ctypes.CDLL(libc_name, use_errno=True), "syncfs", None) if libc_name else None
+        if syncfs is None or syncfs(fd) != 0:
+            os.sync()
+    finally:
+        os.close(fd)
+
+
 def fsync_dir(path: Path) -> None:
     """Make a rename inside ``path`` durable."""
     fd = os.open(path, os.O_RDONLY)
@@ -128,13 +157,13 @@ def write_bytes_atomic(path: Path, data: bytes, *, sync: bool = True) -> None:
         fsync_dir(path.parent)
 
 
-def write_json(path: Path, value: BaseModel | dict[str, Any]) -> None:
-    """Write a model (or plain data) as indented JSON, atomically."""
+def write_json(path: Path, value: BaseModel | dict[str, Any], *, sync: bool = True) -> None:
+    """Write a model (or plain data) as indented JSON, atomically (``sync``: and durably)."""
     if isinstance(value, dict):
         text = json.dumps(value, indent=2, ensure_ascii=False)
     else:
         text = value.model_dump_json(indent=2)
-    write_bytes_atomic(path, (text + "\n").encode())
+    write_bytes_atomic(path, (text + "\n").encode(), sync=sync)
 
 
 def read_model(path: Path, model: type[M]) -> M:

@@ -5,11 +5,13 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import attrs
+
 from synapse_core.blobs import BlobStore, Ingested, IngestMode
 from synapse_core.downloads import Fetcher
-from synapse_core.errors import Conflict, SourceError, SynapseError
+from synapse_core.errors import Conflict, InvalidInput, SourceError, SynapseError
 from synapse_core.models import LockedResource, Pack, PackLock
-from synapse_core.names import check_pack_name, sanitize_file_name
+from synapse_core.names import check_pack_name, sanitize_file_name, sanitize_pack_name
 from synapse_core.plugins import PluginRegistry
 from synapse_core.results import (
     ImportResult,
@@ -18,7 +20,7 @@ from synapse_core.results import (
     PackSummary,
     ResourceStatus,
 )
-from synapse_core.sources import FetchTarget, ImportRequest, PreviewImage, ResolvedPack, Source
+from synapse_core.sources import FetchTarget, ImportRequest, PreviewImage, ResolvedPack, ResolvedResource, Source
 from synapse_core.state import StateFiles
 
 MAX_PREVIEWS = 4
@@ -42,6 +44,32 @@ class PackService:
         resolved.pack.name = name
         return source, resolved
 
+    def resolve_each(self, request: ImportRequest) -> tuple[Source, list[ResolvedPack]]:
+        """A folder as one pack per model file (no state change): each keeps its path inside
+        the folder as its exposed name (``styles/ink.safetensors``), so workflows and prompts
+        that name it keep working. Pack names come from the file names (with their folder where
+        two files share one); a name already taken is an error naming it."""
+        folder = Path(request.ref).expanduser().absolute()
+        if not folder.is_dir():
+            raise InvalidInput(f"--each takes a folder; {request.ref} is not one")
+        source, whole = self.resolve(attrs.evolve(request, name=request.name or "batch"))
+        stems = [res.spec.expose.rsplit(".", 1)[0] for res in whole.resources]
+        resolved = []
+        for res, stem in zip(whole.resources, stems, strict=True):
+            base = stem.rsplit("/", 1)[-1]
+            raw = base if stems.count(stem) == 1 and sum(s.rsplit("/", 1)[-1] == base for s in stems) == 1 else stem
+            name = check_pack_name(sanitize_pack_name(raw.replace("/", "_")))
+            self.check_name_free(name)
+            spec = res.spec.model_copy(update={"id": "main"})
+            pack = whole.pack.model_copy(update={"name": name, "resources": [spec]}, deep=True)
+            pack.source = pack.source.model_copy(update={"url": res.target.url, "path": str(folder / res.spec.expose)})
+            resolved.append(ResolvedPack(pack=pack, resources=(ResolvedResource(spec=spec, target=res.target),)))
+        taken = [r.pack.name for r in resolved]
+        doubled = sorted({n for n in taken if taken.count(n) > 1})
+        if doubled:
+            raise InvalidInput(f"{request.ref}: several files would become the pack {doubled[0]}; rename one")
+        return source, resolved
+
     def mark_upstream(self, name: str, upstream: str) -> None:
         """Record whether the source still serves a pack ('ok', 'removed', 'archived'); its metadata stays."""
         pack = self.files.pack(name)
@@ -55,12 +83,19 @@ class PackService:
             raise Conflict(f"a pack named '{name}' already exists; choose another with --name or remove it first")
 
     def import_resolved(
-        self, source: Source, resolved: ResolvedPack, mode: IngestMode = "copy", sync: bool = False
+        self,
+        source: Source,
+        resolved: ResolvedPack,
+        mode: IngestMode = "copy",
+        sync: bool = False,
+        fetched: dict[int, Ingested] | None = None,
     ) -> ImportResult:
-        """Write the pack: fetch what must be hashed now (or everything with ``sync``), then state."""
+        """Write the pack: fetch what must be hashed now (or everything with ``sync``), then state.
+        ``fetched``: its files were fetched already (a batch: see :meth:`import_many`)."""
         pack = resolved.pack
         jobs = [r for r in resolved.resources if sync or r.target.sha256 is None or source.local_path(pack, r.target)]
-        fetched = self._fetch_all(source, pack, [r.target for r in jobs], mode)
+        if fetched is None:
+            fetched = self._fetch_all(source, [(pack, r.target) for r in jobs], mode)
         lock = PackLock()
         for resource in resolved.resources:
             ingested = fetched.get(id(resource.target))
@@ -120,13 +155,19 @@ class PackService:
             return "its copy in the store does not match it"
         return None
 
-    def _fetch_all(
-        self, source: Source, pack: Pack, targets: list[FetchTarget], mode: IngestMode
-    ) -> dict[int, Ingested]:
+    def import_many(
+        self, source: Source, resolved: list[ResolvedPack], mode: IngestMode = "copy"
+    ) -> list[ImportResult]:
+        """Write several packs of local files, fetching all their files at once (in parallel)."""
+        jobs = [(r.pack, res.target) for r in resolved for res in r.resources]
+        fetched = self._fetch_all(source, jobs, mode)
+        return [self.import_resolved(source, r, mode, fetched=fetched) for r in resolved]
+
+    def _fetch_all(self, source: Source, jobs: list[tuple[Pack, FetchTarget]], mode: IngestMode) -> dict[int, Ingested]:
         """Fetch targets in parallel; on any failure remove the blobs this call created."""
-        results = self.fetcher.fetch_many([(source, pack, t) for t in targets], mode)
+        results = self.fetcher.fetch_many([(source, pack, t) for pack, t in jobs], mode)
         errors = [r for r in results if isinstance(r, SynapseError)]
-        done = {id(t): r for t, r in zip(targets, results, strict=True) if isinstance(r, Ingested)}
+        done = {id(t): r for (_p, t), r in zip(jobs, results, strict=True) if isinstance(r, Ingested)}
         if errors:
             for ingested in done.values():
                 if ingested.created:
@@ -157,7 +198,7 @@ class PackService:
         source = self.registry.source(pack.source.provider)
         missing = {rid: res for rid, res in lock.resources.items() if not self.blobs.has(res.sha256)}
         targets = [FetchTarget.from_locked(res) for res in missing.values()]
-        fetched = self._fetch_all(source, pack, targets, mode)
+        fetched = self._fetch_all(source, [(pack, t) for t in targets], mode)
         present = sorted(set(lock.resources) - set(missing))
         return InstallResult(
             pack=name,

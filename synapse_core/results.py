@@ -67,6 +67,13 @@ class ImportResult(Result):
     warnings: list[str] = Field(default_factory=list)
 
 
+class BatchImportResult(Result):
+    """The outcome of ``import FOLDER --each``: one pack per model file."""
+
+    packs: list[ImportResult]
+    warnings: list[str] = Field(default_factory=list)
+
+
 class InstallResult(Result):
     """The outcome of `install`: blobs fetched and blobs already present."""
 

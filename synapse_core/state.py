@@ -238,9 +238,9 @@ class StateFiles:
 
     def save_pack(self, pack: Pack, lock: PackLock | None = None) -> None:
         """Write pack.json (and lock.json when given)."""
-        write_json(self.layout.pack_file(pack.name), pack)
+        write_json(self.layout.pack_file(pack.name), pack, sync=self.layout.durable)
         if lock is not None:
-            write_json(self.layout.lock_file_of(pack.name), lock)
+            write_json(self.layout.lock_file_of(pack.name), lock, sync=self.layout.durable)
         self._touch(self.layout.pack_dir(pack.name))
 
     def touch_pack(self, name: str) -> None:
@@ -273,7 +273,7 @@ class StateFiles:
 
     def save_profile(self, profile: Profile) -> None:
         """Write a profile."""
-        write_json(self.layout.profile_file(profile.name), profile)
+        write_json(self.layout.profile_file(profile.name), profile, sync=self.layout.durable)
         self._touch(self.layout.profile_file(profile.name).parent)
 
     def delete_profile(self, name: str) -> None:

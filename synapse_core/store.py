@@ -49,6 +49,7 @@ from synapse_core.profiles import ProfileService
 from synapse_core.progress import NoProgress, Progress
 from synapse_core.results import (
     AttachResult,
+    BatchImportResult,
     DoctorReport,
     DuReport,
     GcResult,
@@ -335,6 +336,37 @@ class Store:
         if mode == "move":
             result.warnings += self.packs.delete_moved(source, resolved)
         return result
+
+    def import_each(
+        self, folder: str, *, kind: AssetKind | str | None = None, mode: IngestMode = "copy", policy: str | None = None
+    ) -> BatchImportResult:
+        """Import a folder as one pack per model file, keeping each file's path inside the folder
+        as its exposed name; one state commit and one view update for all of them."""
+        self.layout.require_initialised()
+        request = ImportRequest(ref=folder, kind=AssetKind(kind) if kind else None, policy=policy)
+        source, resolved = self.packs.resolve_each(request)
+        names = [r.pack.name for r in resolved]
+        with self.mutation(f"import {len(resolved)} packs from {folder}"):
+            for name in names:
+                self.packs.check_name_free(name)  # again, under the lock
+            with self.batch():
+                results = self.packs.import_many(source, resolved, mode)
+                self.profiles.add(names)
+        warnings = []
+        if mode == "move":
+            for item in resolved:
+                warnings += self.packs.delete_moved(source, item)
+        return BatchImportResult(packs=results, warnings=warnings)
+
+    @contextmanager
+    def batch(self) -> Iterator[None]:
+        """Write many files without an fsync each, then flush once (before the state commit)."""
+        self.layout.durable = False
+        try:
+            yield
+            self.layout.sync()
+        finally:
+            self.layout.durable = True
 
     def install(self, name: str) -> InstallResult:
         """Make every blob of a pack present (from its source).

@@ -46,6 +46,7 @@ def _at_most_one(**flags: bool) -> str | None:
 @click.option("--sync", is_flag=True, help="Download every file now.")
 @click.option("--identify", is_flag=True, help="Give a local file the metadata a source has for its hash.")
 @click.option("--video-previews", is_flag=True, help="Keep video previews too (default: images only).")
+@click.option("--each", is_flag=True, help="A folder as one pack per model file (subfolders kept in the names).")
 @json_option
 @click.pass_context
 def import_(
@@ -63,11 +64,24 @@ def import_(
     sync: bool,
     identify: bool,
     video_previews: bool,
+    each: bool,
     as_json: bool,
 ) -> None:
     """Import REF (a file, a folder, or a URL a source plugin knows) as a pack."""
     mode = {"link": "link", "move": "move", None: "copy"}[_at_most_one(link=link, move=move)]
     policy = {"pin": "pinned", "follow": "follow_latest", None: None}[_at_most_one(pin=pin, follow=follow)]
+    if each:
+        if name or file_ids or all_files or prefer or sync or identify:
+            raise click.UsageError("--each takes only --kind, --link/--move and --pin/--follow")
+        batch = state(ctx).store(as_json).import_each(ref, kind=kind, mode=mode, policy=policy)  # type: ignore[arg-type]
+
+        def said() -> None:
+            click.echo(f"imported {len(batch.packs)} packs from {ref}")
+            for warning in batch.warnings:
+                click.echo(f"warning: {warning}", err=True)
+
+        emit(batch, as_json, said)
+        return
     # a big file's hashing is most of an import: start it now, while the store loads
     ahead = HashAhead([ref]) if os.path.isfile(ref) else None
     result = (
