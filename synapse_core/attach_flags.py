@@ -292,6 +292,16 @@ def count_model_files(folder: Path, extensions: frozenset[str]) -> int:
     return count
 
 
+def count_model_folders(folder: Path, markers: Iterable[str]) -> int:
+    """Folders directly inside ``folder`` that hold one of ``markers`` (a diffusers model's
+    model_index.json, a Hugging Face cache entry's snapshots/)."""
+    try:
+        children = [child for child in folder.iterdir() if child.is_dir()]
+    except OSError:
+        return 0
+    return sum(1 for child in children if any((child / marker).exists() for marker in markers))
+
+
 @attrs.frozen
 class ExtensionParser:
     """A launcher whose argument parser is one Python file plus the ``preload(parser)`` of

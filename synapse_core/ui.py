@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import posixpath
 from abc import ABC, abstractmethod
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from enum import StrEnum
 from pathlib import Path
 from typing import Any, ClassVar
@@ -51,6 +51,11 @@ class KindFolder:
     """Kinds with the same scope are listed together by the UI (Forge: VAEs and text
     encoders), so their names conflict across folders; None: names conflict within
     :attr:`folder` only. Used as the scope's label in conflict reports."""
+    folders: bool = False
+    """Entries of this kind are folders of files (a diffusers model), each listed by the UI
+    as one model; :attr:`extensions` is then empty. A file is never such an entry."""
+    marker: str | None = None
+    """For folder entries: the file a folder must hold at its top to be listed (``model_index.json``)."""
 
 
 @attrs.frozen
@@ -196,10 +201,16 @@ class UIAdapter(ABC):
     def accepts(self, kind: AssetKind, file_name: str) -> bool:
         """Whether the UI would list a file of this kind and name."""
         folder = self.folder(kind)
-        if folder is None:
+        if folder is None or folder.folders:
             return False
         suffix = posixpath.splitext(file_name)[1].lower()
         return not folder.extensions or suffix in folder.extensions
+
+    def accepts_folder(self, kind: AssetKind, names: Collection[str]) -> bool:
+        """Whether the UI would list a folder of this kind holding files named ``names`` (its
+        top level) as one model: the kind's entries are folders, and its marker is there."""
+        folder = self.folder(kind)
+        return folder is not None and folder.folders and (folder.marker is None or folder.marker in names)
 
     def conflict_key(self, kind: AssetKind, relative_path: str) -> str:
         """The name under which the UI would see ``relative_path`` (inside the kind's

@@ -25,6 +25,21 @@ from pathlib import Path
 
 import attrs
 
+NEW_KINDS = [  # the kinds of ComfyUI's folder_paths.py that A1111, Forge and SD.Next have no folder for
+    "style_model",
+    "gligen",
+    "photomaker",
+    "vae_approx",
+    "model_patch",
+    "audio_encoder",
+    "latent_upscaler",
+    "classifier",
+    "background_removal",
+    "frame_interpolation",
+    "geometry_estimation",
+    "optical_flow",
+]
+
 # Long options only; enough of each parser to be its real shape: every folder flag, the
 # extension switches, and a few everyday flags users put in COMMANDLINE_ARGS.
 _COMMON = ("--xformers", "--medvram", "--api", "--listen", "--no-half-vae", "--skip-torch-cuda-test")

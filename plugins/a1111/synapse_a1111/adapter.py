@@ -105,6 +105,34 @@ LAYOUT: Mapping[AssetKind, KindFolder | Unsupported] = {
         "AUTOMATIC1111 needs the sd-webui-animatediff extension for motion modules; its folders are not mapped"
     ),
     AssetKind.OTHER: Unsupported("AUTOMATIC1111 has no catch-all model folder"),
+    AssetKind.MOTION_LORA: Unsupported(
+        "AUTOMATIC1111 needs the sd-webui-animatediff extension for motion LoRAs; its folders are not mapped"
+    ),
+    AssetKind.DETECTION: Unsupported(
+        "AUTOMATIC1111 has no detector folder; the ADetailer extension keeps its own models/adetailer (not mapped)"
+    ),
+    AssetKind.VAE_APPROX: Unsupported(
+        "AUTOMATIC1111 downloads its preview decoders by fixed name into models/VAE-approx (modules/sd_vae_approx.py)"
+    ),
+    AssetKind.DIFFUSERS: Unsupported("AUTOMATIC1111 loads single-file checkpoints only (modules/sd_models.py)"),
+    **{
+        kind: Unsupported(
+            f"AUTOMATIC1111 has no {kind.value.replace('_', ' ')} models (no folder or flag in modules/cmd_args.py)"
+        )
+        for kind in (
+            AssetKind.STYLE_MODEL,
+            AssetKind.GLIGEN,
+            AssetKind.PHOTOMAKER,
+            AssetKind.MODEL_PATCH,
+            AssetKind.AUDIO_ENCODER,
+            AssetKind.LATENT_UPSCALER,
+            AssetKind.CLASSIFIER,
+            AssetKind.BACKGROUND_REMOVAL,
+            AssetKind.FRAME_INTERPOLATION,
+            AssetKind.GEOMETRY_ESTIMATION,
+            AssetKind.OPTICAL_FLOW,
+        )
+    },
 }
 
 ADDING_FLAGS = frozenset({"--ckpt-dir", "--vae-dir", "--esrgan-models-path", "--controlnet-dir"})

@@ -16,7 +16,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from uiviews.installs import add_extension, webui_install
+from uiviews.installs import NEW_KINDS, add_extension, webui_install
 
 from synapse_a1111.adapter import A1111Adapter
 from synapse_core.attach_flags import argparse_flags, bat_call_pattern, insert_region, lines_of, remove_region
@@ -38,7 +38,8 @@ LAYOUT_FACTS = [
     ("hypernetwork", "models/hypernetworks", "--hypernetwork-dir", STEM, "modules/hypernetworks/hypernetwork.py"),
     ("ipadapter", "models/ControlNet", "--controlnet-dir", STEM, "sd-webui-controlnet scripts/global_state.py"),
 ]
-UNSUPPORTED = ["text_encoder", "diffusion_model", "clip_vision", "motion_module", "other"]
+UNSUPPORTED = ["text_encoder", "diffusion_model", "clip_vision", "motion_module", "other", "motion_lora"]
+UNSUPPORTED += ["detection", "diffusers", *NEW_KINDS]
 
 
 @pytest.mark.parametrize(

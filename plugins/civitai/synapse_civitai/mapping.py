@@ -25,6 +25,7 @@ MODEL_TYPE_KINDS: dict[str, AssetKind] = {
     "clip": AssetKind.TEXT_ENCODER,
     "unet": AssetKind.DIFFUSION_MODEL,
     "clipvision": AssetKind.CLIP_VISION,
+    "detection": AssetKind.DETECTION,  # YOLO detectors for detailers (ADetailer, SD.Next, ComfyUI)
 }
 FILE_TYPE_KINDS: dict[str, AssetKind] = {
     "vae": AssetKind.VAE,

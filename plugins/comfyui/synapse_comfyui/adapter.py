@@ -17,10 +17,12 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, ClassVar
 
+import attrs
+
 from synapse_core.attach_flags import insert_region, lines_of, newline_of, read_text, remove_region, replace_region
 from synapse_core.errors import InvalidInput
 from synapse_core.kinds import AssetKind
-from synapse_core.ui import AttachPlan, FileChange, KeyStyle, KindFolder, UIAdapter, Unsupported
+from synapse_core.ui import AttachPlan, FileChange, InstallInfo, KeyStyle, KindFolder, Liveness, UIAdapter, Unsupported
 
 SUPPORTED_PT_EXTENSIONS = frozenset({".ckpt", ".pt", ".pt2", ".bin", ".pth", ".safetensors", ".pkl", ".sft"})
 """``folder_paths.supported_pt_extensions``, used by every key we map."""
@@ -31,29 +33,87 @@ NOTICE = "# managed by Synapse Store: 'synapse attach' rewrites and 'synapse det
 INDENT = "    "
 
 _FP = "folder_paths.py"
-_ROWS: tuple[tuple[AssetKind, str, str, str], ...] = (
-    # kind, folder_paths key, folder inside the view, source
-    (AssetKind.CHECKPOINT, "checkpoints", "models/checkpoints", _FP),
-    (AssetKind.LORA, "loras", "models/loras", _FP),
-    (AssetKind.EMBEDDING, "embeddings", "models/embeddings", f"{_FP}; comfy/sd1_clip.py load_embed"),
-    (AssetKind.VAE, "vae", "models/vae", _FP),
-    (AssetKind.CONTROLNET, "controlnet", "models/controlnet", _FP),
-    (AssetKind.UPSCALER, "upscale_models", "models/upscale_models", _FP),
-    (AssetKind.HYPERNETWORK, "hypernetworks", "models/hypernetworks", _FP),
-    (AssetKind.TEXT_ENCODER, "text_encoders", "models/text_encoders", _FP),
-    (AssetKind.DIFFUSION_MODEL, "diffusion_models", "models/diffusion_models", _FP),
-    (AssetKind.CLIP_VISION, "clip_vision", "models/clip_vision", _FP),
-    (
+_ADE = "Kosinkadink/ComfyUI-AnimateDiff-Evolved animatediff/utils_model.py (custom node)"
+_GGUF = frozenset({".gguf"})
+"""city96/ComfyUI-GGUF nodes.py: unet_gguf and clip_gguf share the diffusion_models and
+text_encoders folder lists, filtered to .gguf (custom node)."""
+
+
+@attrs.frozen
+class Row:
+    """One folder_paths key: the kind it holds, its folder in the view, where the fact comes from."""
+
+    kind: AssetKind
+    key: str
+    folder: str
+    source: str = _FP
+    extensions: frozenset[str] = SUPPORTED_PT_EXTENSIONS
+    folders: bool = False
+    node: str | None = None
+    """The custom node that registers the key (and reads it), if not ComfyUI itself."""
+
+
+ROWS: tuple[Row, ...] = (
+    Row(AssetKind.CHECKPOINT, "checkpoints", "models/checkpoints"),
+    Row(AssetKind.LORA, "loras", "models/loras"),
+    Row(AssetKind.EMBEDDING, "embeddings", "models/embeddings", f"{_FP}; comfy/sd1_clip.py load_embed"),
+    Row(AssetKind.VAE, "vae", "models/vae"),
+    Row(AssetKind.CONTROLNET, "controlnet", "models/controlnet"),
+    Row(AssetKind.UPSCALER, "upscale_models", "models/upscale_models"),
+    Row(AssetKind.HYPERNETWORK, "hypernetworks", "models/hypernetworks"),
+    Row(
+        AssetKind.TEXT_ENCODER,
+        "text_encoders",
+        "models/text_encoders",
+        f"{_FP}; .gguf: city96/ComfyUI-GGUF nodes.py clip_gguf",
+        SUPPORTED_PT_EXTENSIONS | _GGUF,
+    ),
+    Row(
+        AssetKind.DIFFUSION_MODEL,
+        "diffusion_models",
+        "models/diffusion_models",
+        f"{_FP}; .gguf: city96/ComfyUI-GGUF nodes.py unet_gguf",
+        SUPPORTED_PT_EXTENSIONS | _GGUF,
+    ),
+    Row(AssetKind.CLIP_VISION, "clip_vision", "models/clip_vision"),
+    Row(
         AssetKind.IPADAPTER,
         "ipadapter",
         "models/ipadapter",
         "cubiq/ComfyUI_IPAdapter_plus IPAdapterPlus.py (custom node)",
+        node="ipadapter_plus",
     ),
-    (
-        AssetKind.MOTION_MODULE,
-        "animatediff_models",
-        "models/animatediff_models",
-        "Kosinkadink/ComfyUI-AnimateDiff-Evolved animatediff/utils_model.py (custom node)",
+    Row(AssetKind.MOTION_MODULE, "animatediff_models", "models/animatediff_models", _ADE, node="animatediff-evolved"),
+    Row(
+        AssetKind.MOTION_LORA,
+        "animatediff_motion_lora",
+        "models/animatediff_motion_lora",
+        _ADE,
+        node="animatediff-evolved",
+    ),
+    Row(AssetKind.STYLE_MODEL, "style_models", "models/style_models"),
+    Row(AssetKind.GLIGEN, "gligen", "models/gligen"),
+    Row(AssetKind.PHOTOMAKER, "photomaker", "models/photomaker"),
+    Row(AssetKind.VAE_APPROX, "vae_approx", "models/vae_approx"),
+    Row(AssetKind.MODEL_PATCH, "model_patches", "models/model_patches"),
+    Row(AssetKind.AUDIO_ENCODER, "audio_encoders", "models/audio_encoders"),
+    Row(AssetKind.LATENT_UPSCALER, "latent_upscale_models", "models/latent_upscale_models"),
+    # folder_paths.py gives classifiers the extension set {""}: only files without an extension
+    Row(AssetKind.CLASSIFIER, "classifiers", "models/classifiers", extensions=frozenset({""})),
+    Row(AssetKind.DETECTION, "detection", "models/detection"),
+    Row(AssetKind.BACKGROUND_REMOVAL, "background_removal", "models/background_removal"),
+    Row(AssetKind.FRAME_INTERPOLATION, "frame_interpolation", "models/frame_interpolation"),
+    Row(AssetKind.GEOMETRY_ESTIMATION, "geometry_estimation", "models/geometry_estimation"),
+    Row(AssetKind.OPTICAL_FLOW, "optical_flow", "models/optical_flow"),
+    # extensions ["folder"]: nodes.py DiffusersLoader walks it (followlinks) and lists every folder
+    # holding model_index.json, by its path relative to the root
+    Row(
+        AssetKind.DIFFUSERS,
+        "diffusers",
+        "models/diffusers",
+        f"{_FP}; nodes.py DiffusersLoader",
+        frozenset(),
+        folders=True,
     ),
 )
 
@@ -66,11 +126,15 @@ def _key_style(kind: AssetKind) -> KeyStyle:
     return KeyStyle.STEM if kind is AssetKind.EMBEDDING else KeyStyle.RELATIVE_PATH
 
 
+def _entry(row: Row) -> KindFolder:
+    marker = "model_index.json" if row.folders else None
+    return KindFolder(
+        row.folder, row.extensions, _key_style(row.kind), row.source, row.key, folders=row.folders, marker=marker
+    )
+
+
 def _layout() -> dict[AssetKind, KindFolder | Unsupported]:
-    layout: dict[AssetKind, KindFolder | Unsupported] = {
-        kind: KindFolder(folder, SUPPORTED_PT_EXTENSIONS, _key_style(kind), source, key)
-        for kind, key, folder, source in _ROWS
-    }
+    layout: dict[AssetKind, KindFolder | Unsupported] = {row.kind: _entry(row) for row in ROWS}
     layout[AssetKind.OTHER] = Unsupported("ComfyUI has no catch-all model folder; each folder_paths key holds one kind")
     return layout
 
@@ -129,6 +193,24 @@ class ComfyUIAdapter(UIAdapter):
         info = f"Removes the '{SECTION}' section from {path}{note}; the rest of the file stays as it is."
         return AttachPlan(self.name, install, view, info, (change,))
 
+    def describe_install(self, install: Path) -> InstallInfo:
+        """What this ComfyUI lists: the keys its folder_paths.py defines, the keys of the custom
+        nodes it has (IPAdapter_plus, AnimateDiff-Evolved), .gguf only with ComfyUI-GGUF."""
+        keys = set(_KEY.findall(_text(install / "folder_paths.py")))
+        nodes = _custom_nodes(install)
+        lists: dict[AssetKind, KindFolder | Unsupported] = dict(self.layout)
+        for row in ROWS:
+            if row.node is not None and not any(row.node in node for node in nodes):
+                lists[row.kind] = Unsupported(f"needs the custom node that reads '{row.key}' ({row.source})")
+            elif row.node is None and keys and row.key not in keys:
+                lists[row.kind] = Unsupported(
+                    f"this ComfyUI's folder_paths.py has no '{row.key}' key (a newer one has)"
+                )
+            elif row.extensions >= _GGUF and not any("gguf" in node for node in nodes):
+                entry = _entry(row)
+                lists[row.kind] = attrs.evolve(entry, extensions=entry.extensions - _GGUF)
+        return InstallInfo(self.display_name, None, Liveness.REFRESH, FOLLOWS, lists)
+
     def _attach_instructions(self, path: Path, view: Path) -> str:
         section = self.section_text(view)
         return "\n".join(
@@ -144,6 +226,29 @@ class ComfyUIAdapter(UIAdapter):
                 "Restart ComfyUI after attaching.",
             ]
         )
+
+
+FOLLOWS = (
+    "lists follow after Refresh (press R): folder_paths.py get_filename_list drops its cache when a"
+    " folder's mtime changes; a model already loaded under the same name is reused (nodes.py LoraLoader"
+    " keeps loaded_lora by path, outputs are cached by input): restart ComfyUI to load a switched file"
+)
+_KEY = re.compile(r"""folder_names_and_paths\[\s*["'](\w+)["']\s*\]\s*=""")
+
+
+def _custom_nodes(install: Path) -> list[str]:
+    """The custom node folders, lower-cased (ComfyUI-Manager installs them under varied names)."""
+    try:
+        return [p.name.lower() for p in (install / "custom_nodes").iterdir() if p.is_dir()]
+    except OSError:
+        return []
+
+
+def _text(path: Path) -> str:
+    try:
+        return path.read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return ""
 
 
 def _yaml_entry(key: str, value: str) -> list[str]:

@@ -23,33 +23,49 @@ from synapse_core.ui import AttachPlan, KeyStyle, KindFolder, Unsupported
 
 ADAPTER = ComfyUIAdapter()
 
-# kind, folder_paths key, folder, the ComfyUI (or custom node) file the fact comes from
+PT = frozenset({".ckpt", ".pt", ".pt2", ".bin", ".pth", ".safetensors", ".pkl", ".sft"})
+GGUF = PT | {".gguf"}  # city96/ComfyUI-GGUF: unet_gguf / clip_gguf share these folders, filtered to .gguf
+# kind, folder_paths key, folder, the ComfyUI (or custom node) file the fact comes from, extensions
+# (Comfy-Org/ComfyUI folder_paths.py at a125cd84 and at 1df2885e for the keys added since)
 LAYOUT_FACTS = [
-    ("checkpoint", "checkpoints", "models/checkpoints", "folder_paths.py"),
-    ("lora", "loras", "models/loras", "folder_paths.py"),
-    ("embedding", "embeddings", "models/embeddings", "folder_paths.py"),
-    ("vae", "vae", "models/vae", "folder_paths.py"),
-    ("controlnet", "controlnet", "models/controlnet", "folder_paths.py"),
-    ("upscaler", "upscale_models", "models/upscale_models", "folder_paths.py"),
-    ("hypernetwork", "hypernetworks", "models/hypernetworks", "folder_paths.py"),
-    ("text_encoder", "text_encoders", "models/text_encoders", "folder_paths.py"),
-    ("diffusion_model", "diffusion_models", "models/diffusion_models", "folder_paths.py"),
-    ("clip_vision", "clip_vision", "models/clip_vision", "folder_paths.py"),
-    ("ipadapter", "ipadapter", "models/ipadapter", "IPAdapterPlus.py"),
-    ("motion_module", "animatediff_models", "models/animatediff_models", "animatediff/utils_model.py"),
+    ("checkpoint", "checkpoints", "models/checkpoints", "folder_paths.py", PT),
+    ("lora", "loras", "models/loras", "folder_paths.py", PT),
+    ("embedding", "embeddings", "models/embeddings", "folder_paths.py", PT),
+    ("vae", "vae", "models/vae", "folder_paths.py", PT),
+    ("controlnet", "controlnet", "models/controlnet", "folder_paths.py", PT),
+    ("upscaler", "upscale_models", "models/upscale_models", "folder_paths.py", PT),
+    ("hypernetwork", "hypernetworks", "models/hypernetworks", "folder_paths.py", PT),
+    ("text_encoder", "text_encoders", "models/text_encoders", "ComfyUI-GGUF nodes.py clip_gguf", GGUF),
+    ("diffusion_model", "diffusion_models", "models/diffusion_models", "ComfyUI-GGUF nodes.py unet_gguf", GGUF),
+    ("clip_vision", "clip_vision", "models/clip_vision", "folder_paths.py", PT),
+    ("ipadapter", "ipadapter", "models/ipadapter", "IPAdapterPlus.py", PT),
+    ("motion_module", "animatediff_models", "models/animatediff_models", "animatediff/utils_model.py", PT),
+    ("motion_lora", "animatediff_motion_lora", "models/animatediff_motion_lora", "animatediff/utils_model.py", PT),
+    ("style_model", "style_models", "models/style_models", "folder_paths.py", PT),
+    ("gligen", "gligen", "models/gligen", "folder_paths.py", PT),
+    ("photomaker", "photomaker", "models/photomaker", "folder_paths.py", PT),
+    ("vae_approx", "vae_approx", "models/vae_approx", "folder_paths.py", PT),
+    ("model_patch", "model_patches", "models/model_patches", "folder_paths.py", PT),
+    ("audio_encoder", "audio_encoders", "models/audio_encoders", "folder_paths.py", PT),
+    ("latent_upscaler", "latent_upscale_models", "models/latent_upscale_models", "folder_paths.py", PT),
+    ("classifier", "classifiers", "models/classifiers", "folder_paths.py", frozenset({""})),
+    ("detection", "detection", "models/detection", "folder_paths.py", PT),
+    ("background_removal", "background_removal", "models/background_removal", "folder_paths.py", PT),
+    ("frame_interpolation", "frame_interpolation", "models/frame_interpolation", "folder_paths.py", PT),
+    ("geometry_estimation", "geometry_estimation", "models/geometry_estimation", "folder_paths.py", PT),
+    ("optical_flow", "optical_flow", "models/optical_flow", "folder_paths.py", PT),
+    ("diffusers", "diffusers", "models/diffusers", "nodes.py DiffusersLoader", frozenset()),
 ]
 
 
 @pytest.mark.parametrize(
-    ("kind", "key", "folder", "source"), LAYOUT_FACTS, ids=[f"{row[0]}-{row[3]}" for row in LAYOUT_FACTS]
+    ("kind", "key", "folder", "source", "extensions"), LAYOUT_FACTS, ids=[row[0] for row in LAYOUT_FACTS]
 )
-def test_kind_maps_to_folder_paths_key(kind: str, key: str, folder: str, source: str) -> None:
+def test_kind_maps_to_folder_paths_key(kind: str, key: str, folder: str, source: str, extensions: frozenset) -> None:
     entry = ADAPTER.layout[AssetKind(kind)]
     assert isinstance(entry, KindFolder)
-    assert (entry.folder, entry.attach_key) == (folder, key)
+    assert (entry.folder, entry.attach_key, entry.extensions) == (folder, key, extensions)
     assert source in entry.source
-    # folder_paths.py: supported_pt_extensions for every one of these keys
-    assert entry.extensions == SUPPORTED_PT_EXTENSIONS
 
 
 def test_every_kind_is_declared() -> None:
@@ -57,6 +73,74 @@ def test_every_kind_is_declared() -> None:
     assert {kind.value for kind in AssetKind} - {row[0] for row in LAYOUT_FACTS} == {"other"}
     other = ADAPTER.layout[AssetKind.OTHER]
     assert isinstance(other, Unsupported) and other.reason
+
+
+def test_diffusers_entries_are_folders_with_model_index_json_nodes_py_diffusers_loader() -> None:
+    assert not ADAPTER.accepts(AssetKind.DIFFUSERS, "model.safetensors")  # a file is never one
+    assert ADAPTER.accepts_folder(AssetKind.DIFFUSERS, {"model_index.json", "unet", "vae"})
+    assert not ADAPTER.accepts_folder(AssetKind.DIFFUSERS, {"unet", "vae"})
+    assert not ADAPTER.accepts_folder(AssetKind.LORA, {"model_index.json"})
+
+
+def test_classifiers_list_only_files_without_an_extension_folder_paths_py() -> None:
+    assert ADAPTER.accepts(AssetKind.CLASSIFIER, "aesthetic")
+    assert not ADAPTER.accepts(AssetKind.CLASSIFIER, "aesthetic.safetensors")
+
+
+def test_gguf_is_placed_for_comfyui_gguf_but_not_in_core_only_keys() -> None:
+    assert ADAPTER.accepts(AssetKind.DIFFUSION_MODEL, "flux1-q4.gguf")
+    assert ADAPTER.accepts(AssetKind.TEXT_ENCODER, "t5-q8.gguf")
+    assert not ADAPTER.accepts(AssetKind.CHECKPOINT, "x.gguf") and not ADAPTER.accepts(AssetKind.LORA, "x.gguf")
+
+
+FOLDER_PATHS_0_3_64 = "".join(  # the keys folder_paths.py defines at a125cd84 (no latent_upscale_models yet)
+    f'folder_names_and_paths["{key}"] = ([], set())\n'
+    for key in [
+        "checkpoints",
+        "configs",
+        "loras",
+        "vae",
+        "text_encoders",
+        "diffusion_models",
+        "clip_vision",
+        "style_models",
+        "embeddings",
+        "diffusers",
+        "vae_approx",
+        "controlnet",
+        "gligen",
+        "upscale_models",
+        "custom_nodes",
+        "hypernetworks",
+        "photomaker",
+        "classifiers",
+        "model_patches",
+        "audio_encoders",
+    ]
+)
+
+
+def test_describe_install_follows_its_folder_paths_and_custom_nodes(tmp_path: Path) -> None:
+    install = tmp_path / "ComfyUI"
+    (install / "comfy").mkdir(parents=True)
+    (install / "main.py").write_text("")
+    (install / "folder_paths.py").write_text(FOLDER_PATHS_0_3_64)
+    lists = ADAPTER.describe_install(install).lists
+    assert lists is not None
+    latent, ipadapter, unet = (
+        lists[k] for k in (AssetKind.LATENT_UPSCALER, AssetKind.IPADAPTER, AssetKind.DIFFUSION_MODEL)
+    )
+    assert isinstance(latent, Unsupported) and "'latent_upscale_models'" in latent.reason
+    assert isinstance(ipadapter, Unsupported) and "custom node" in ipadapter.reason
+    assert isinstance(unet, KindFolder) and ".gguf" not in unet.extensions
+    assert isinstance(lists[AssetKind.GLIGEN], KindFolder)
+    for node in ("ComfyUI-GGUF", "comfyui_ipadapter_plus", "ComfyUI-AnimateDiff-Evolved"):
+        (install / "custom_nodes" / node).mkdir(parents=True)
+    lists = ADAPTER.describe_install(install).lists
+    assert lists is not None
+    assert lists[AssetKind.IPADAPTER] == ADAPTER.layout[AssetKind.IPADAPTER]
+    assert lists[AssetKind.MOTION_LORA] == ADAPTER.layout[AssetKind.MOTION_LORA]
+    assert lists[AssetKind.DIFFUSION_MODEL] == ADAPTER.layout[AssetKind.DIFFUSION_MODEL]
 
 
 def test_supported_pt_extensions_as_in_folder_paths_py() -> None:

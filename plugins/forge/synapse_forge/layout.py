@@ -103,4 +103,31 @@ LAYOUT: Mapping[AssetKind, KindFolder | Unsupported] = {
     ),
     AssetKind.MOTION_MODULE: Unsupported("Forge has no AnimateDiff support built in"),
     AssetKind.OTHER: Unsupported("Forge has no catch-all model folder"),
+    AssetKind.MOTION_LORA: Unsupported("Forge has no AnimateDiff support built in"),
+    AssetKind.DIFFUSERS: Unsupported(
+        "Forge's models/diffusers is its Hugging Face cache (modules_forge/initialization.py sets HF_HOME to it),"
+        " not a list of models"
+    ),
+    AssetKind.PHOTOMAKER: Unsupported(
+        "Forge's PhotoMaker space downloads its own weights (extensions-builtin/forge_space_photo_maker_v2)"
+    ),
+    **{
+        kind: Unsupported(
+            f"Forge has no {kind.value.replace('_', ' ')} models (no folder or flag in modules/cmd_args.py)"
+        )
+        for kind in (
+            AssetKind.STYLE_MODEL,
+            AssetKind.GLIGEN,
+            AssetKind.VAE_APPROX,
+            AssetKind.MODEL_PATCH,
+            AssetKind.AUDIO_ENCODER,
+            AssetKind.LATENT_UPSCALER,
+            AssetKind.CLASSIFIER,
+            AssetKind.DETECTION,
+            AssetKind.BACKGROUND_REMOVAL,
+            AssetKind.FRAME_INTERPOLATION,
+            AssetKind.GEOMETRY_ESTIMATION,
+            AssetKind.OPTICAL_FLOW,
+        )
+    },
 }

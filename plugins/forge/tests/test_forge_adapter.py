@@ -10,7 +10,7 @@ import shlex
 from pathlib import Path
 
 import pytest
-from uiviews.installs import webui_install
+from uiviews.installs import NEW_KINDS, webui_install
 
 from synapse_core.kinds import AssetKind
 from synapse_core.ui import AttachPlan, KeyStyle, KindFolder, Unsupported
@@ -36,6 +36,11 @@ UNSUPPORTED = {
     "clip_vision": "modules_forge/supported_preprocessor.py",
     "motion_module": "AnimateDiff",
     "other": "catch-all",
+    "motion_lora": "AnimateDiff",
+    "diffusers": "HF_HOME",  # modules_forge/initialization.py: models/diffusers is the Hugging Face cache
+    "photomaker": "forge_space_photo_maker_v2",
+    **{kind: "no folder or flag in modules/cmd_args.py" for kind in NEW_KINDS if kind != "photomaker"},
+    "detection": "no folder or flag",
 }
 
 

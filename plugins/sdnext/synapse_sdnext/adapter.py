@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import ClassVar
 
-from synapse_core.attach_flags import FlagAttach, FlagTarget, count_model_files, read_json_object
+from synapse_core.attach_flags import FlagAttach, FlagTarget, count_model_files, count_model_folders, read_json_object
 from synapse_core.kinds import AssetKind
 from synapse_core.ui import AttachPlan, InstallInfo, KeyStyle, KindFolder, Liveness, UIAdapter, Unsupported
 
@@ -93,6 +93,50 @@ LAYOUT: Mapping[AssetKind, KindFolder | Unsupported] = {
         "SD.Next's AnimateDiff script downloads motion adapters with hf_hub_download (scripts/animatediff.py)"
     ),
     AssetKind.OTHER: Unsupported("SD.Next has no catch-all model folder"),
+    # modules/modelloader.py load_diffusers_models: the top level of diffusers_dir; a folder counts if it
+    # holds model_index.json (or is a Hugging Face cache models--org--name with snapshots)
+    AssetKind.DIFFUSERS: KindFolder(
+        "models/Diffusers",
+        frozenset(),
+        KeyStyle.RELATIVE_PATH,
+        "modules/modelloader.py load_diffusers_models (top level of diffusers_dir)",
+        MODELS_FLAG,
+        recursive=False,
+        folders=True,
+        marker="model_index.json",
+    ),
+    # the detailer lists the top-level .pt files of yolo_dir by stem (os.listdir, not recursive)
+    AssetKind.DETECTION: KindFolder(
+        "models/yolo",
+        frozenset({".pt"}),
+        KeyStyle.STEM,
+        "modules/detailer/helper.py (yolo_dir: top-level .pt); modules/ui_definitions.py",
+        MODELS_FLAG,
+        recursive=False,
+    ),
+    AssetKind.MOTION_LORA: Unsupported(
+        "SD.Next offers a fixed list of motion LoRAs from Hugging Face (scripts/animatediff.py LORAS)"
+    ),
+    **{
+        kind: Unsupported(
+            f"SD.Next has no folder for {kind.value.replace('_', ' ')} models"
+            " (modules/ui_definitions.py System Paths); it downloads what it needs from Hugging Face"
+        )
+        for kind in (
+            AssetKind.STYLE_MODEL,
+            AssetKind.GLIGEN,
+            AssetKind.PHOTOMAKER,
+            AssetKind.VAE_APPROX,
+            AssetKind.MODEL_PATCH,
+            AssetKind.AUDIO_ENCODER,
+            AssetKind.LATENT_UPSCALER,
+            AssetKind.CLASSIFIER,
+            AssetKind.BACKGROUND_REMOVAL,
+            AssetKind.FRAME_INTERPOLATION,
+            AssetKind.GEOMETRY_ESTIMATION,
+            AssetKind.OPTICAL_FLOW,
+        )
+    },
 }
 
 NOTES = (
@@ -152,6 +196,7 @@ class SDNextAdapter(UIAdapter):
         root = _resolve(install, settings.get("models_dir", "models"))
         found = []
         count = sum(count_model_files(root / _under_models(e.folder), e.extensions) for e in _kind_folders())
+        count += count_model_folders(root / "Diffusers", ("model_index.json", "snapshots"))
         if count:
             files = "file" if count == 1 else "files"
             found.append(f"{count} model {files} in {root} (which {MODELS_FLAG} replaces)")
@@ -192,6 +237,8 @@ FOLDER_KEYS: Mapping[str, tuple[str, tuple[AssetKind, ...]]] = {
     "te_dir": ("text encoders", (AssetKind.TEXT_ENCODER,)),
     "control_dir": ("ControlNets", (AssetKind.CONTROLNET,)),
     "esrgan_models_path": ("ESRGAN upscalers", (AssetKind.UPSCALER,)),
+    "diffusers_dir": ("Diffusers models", (AssetKind.DIFFUSERS,)),
+    "yolo_dir": ("detection models", (AssetKind.DETECTION,)),
 }
 KINDS_OF = {key: kinds for key, (_, kinds) in FOLDER_KEYS.items()}
 _KEY_OF = {kind: key for key, kinds in KINDS_OF.items() for kind in kinds}

@@ -10,6 +10,7 @@ import shlex
 from pathlib import Path
 
 import pytest
+from uiviews.installs import NEW_KINDS
 
 from synapse_core.kinds import AssetKind
 from synapse_core.ui import KeyStyle, KindFolder, Unsupported
@@ -28,6 +29,8 @@ LAYOUT_FACTS = [
     ("upscaler", "models/ESRGAN", STEM, "modules/upscaler.py"),
     ("text_encoder", "models/Text-encoder", STEM, "modules/model_te.py"),
     ("diffusion_model", "models/UNET", STEM, "modules/sd_unet.py"),
+    ("diffusers", "models/Diffusers", REL, "modules/modelloader.py load_diffusers_models"),
+    ("detection", "models/yolo", STEM, "modules/detailer/helper.py"),
 ]
 UNSUPPORTED = {
     "hypernetwork": "modules/cmd_args.py",
@@ -35,6 +38,8 @@ UNSUPPORTED = {
     "ipadapter": "modules/ipadapter.py",
     "motion_module": "scripts/animatediff.py",
     "other": "catch-all",
+    "motion_lora": "scripts/animatediff.py",
+    **{kind: "modules/ui_definitions.py" for kind in NEW_KINDS},
 }
 
 
