@@ -85,6 +85,10 @@ class StoreLayout:
         """state/packs/<name>/resources/previews/"""
         return self.pack_dir(name) / "resources" / "previews"
 
+    def previews_index(self, name: str) -> Path:
+        """state/packs/<name>/resources/previews.json"""
+        return self.pack_dir(name) / "resources" / "previews.json"
+
     def profile_file(self, name: str) -> Path:
         """state/profiles/<name>/profile.json"""
         return self.profiles_dir / name / "profile.json"

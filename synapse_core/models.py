@@ -16,6 +16,8 @@ from synapse_core.kinds import AssetKind
 SCHEMA_VERSION = 1
 UpdatePolicy = Literal["follow_latest", "pinned"]
 Upstream = Literal["ok", "removed", "archived"]
+NsfwLevel = Literal["none", "soft", "mature", "explicit"]
+"""How explicit a preview is, as its source rated it (a page blurs what is above the user's level)."""
 
 
 def utc_now() -> datetime:
@@ -91,6 +93,23 @@ class Pack(StrictModel):
     def resource(self, resource_id: str) -> ResourceSpec | None:
         """The resource with that id, if any."""
         return next((r for r in self.resources if r.id == resource_id), None)
+
+
+class PreviewInfo(StrictModel):
+    """One preview file of a pack and what its source said about it."""
+
+    file: str
+    nsfw: NsfwLevel | None = None
+    """None: the source did not rate it."""
+    width: int | None = None
+    height: int | None = None
+
+
+class PreviewIndex(StrictModel):
+    """state/packs/<Pack>/resources/previews.json: the pack's previews, in the source's order."""
+
+    schema_version: int = SCHEMA_VERSION
+    previews: list[PreviewInfo] = Field(default_factory=list)
 
 
 Sha256 = Annotated[str, StringConstraints(to_lower=True, pattern=r"^[0-9a-fA-F]{64}$")]

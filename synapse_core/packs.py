@@ -10,7 +10,8 @@ import attrs
 from synapse_core.blobs import BlobStore, Ingested, IngestMode
 from synapse_core.downloads import Fetcher
 from synapse_core.errors import Conflict, InvalidInput, SourceError, SynapseError
-from synapse_core.models import LockedResource, Pack, PackLock
+from synapse_core.layout import write_json
+from synapse_core.models import LockedResource, Pack, PackLock, PreviewIndex, PreviewInfo
 from synapse_core.names import check_pack_name, sanitize_file_name, sanitize_pack_name
 from synapse_core.plugins import PluginRegistry
 from synapse_core.results import (
@@ -181,16 +182,19 @@ class PackService:
         if not previews:
             return 0
         folder = self.files.layout.previews_dir(pack.name)
-        saved = 0
+        saved: dict[str, PreviewInfo] = {}
         for preview in previews[:MAX_PREVIEWS]:
             try:
                 data = source.fetch_preview(preview)
                 folder.mkdir(parents=True, exist_ok=True)
-                (folder / sanitize_file_name(preview.file_name)).write_bytes(data)
-                saved += 1
+                file = sanitize_file_name(preview.file_name)
+                (folder / file).write_bytes(data)
+                saved[file] = PreviewInfo(file=file, nsfw=preview.nsfw, width=preview.width, height=preview.height)
             except Exception as exc:  # a preview never fails an import
                 warnings.append(f"preview {preview.file_name} skipped: {exc}")
-        return saved
+        if saved:
+            write_json(self.files.layout.previews_index(pack.name), PreviewIndex(previews=list(saved.values())))
+        return len(saved)
 
     def install(self, name: str, mode: IngestMode = "copy") -> InstallResult:
         """Make every blob of a pack present, fetching the missing ones."""

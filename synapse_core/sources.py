@@ -19,7 +19,7 @@ from synapse_core.errors import SourceError
 from synapse_core.kinds import AssetKind
 
 if TYPE_CHECKING:
-    from synapse_core.models import LockedResource, Pack, ResourceSpec
+    from synapse_core.models import LockedResource, NsfwLevel, Pack, ResourceSpec
 
 
 @attrs.frozen
@@ -85,6 +85,10 @@ class PreviewImage:
 
     file_name: str
     url: str
+    nsfw: NsfwLevel | None = None
+    """How explicit the image is, if the source rates it."""
+    width: int | None = None
+    height: int | None = None
 
 
 @attrs.frozen

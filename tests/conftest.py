@@ -23,6 +23,7 @@ from synapse_core.models import (
     HashCache,
     Pack,
     PackLock,
+    PreviewIndex,
     Profile,
     Runtime,
     UISets,
@@ -127,6 +128,7 @@ _STATE_MODELS: dict[str, type[BaseModel]] = {
     "ui_sets.json": UISets,
     "packs/*/pack.json": Pack,
     "packs/*/lock.json": PackLock,
+    "packs/*/resources/previews.json": PreviewIndex,
     "profiles/*/profile.json": Profile,
 }
 

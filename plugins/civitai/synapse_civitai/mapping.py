@@ -9,6 +9,7 @@ from typing import Any
 
 from synapse_core.errors import InvalidInput
 from synapse_core.kinds import AssetKind
+from synapse_core.models import NsfwLevel
 
 MODEL_TYPE_KINDS: dict[str, AssetKind] = {
     "checkpoint": AssetKind.CHECKPOINT,
@@ -46,6 +47,22 @@ FILE_TYPE_KINDS: dict[str, AssetKind] = {
 MAIN_FILE_TYPES = frozenset({"model", "pruned model", "diffusion model"})
 DEFAULT_PREFERENCES = {"format": "SafeTensor", "size": "pruned", "fp": "fp16"}
 PREFERENCE_KEYS = ("format", "size", "fp", "quantType")
+
+
+# nsfwLevel is a bitmask PG=1, PG13=2, R=4, X=8, XXX=16, Blocked=32 (an int on images), or the
+# /api/v1/images string form (civitai-api.md 2.4, 2.5); the highest bit set decides.
+_NSFW_NAMES: dict[str, NsfwLevel] = {"none": "none", "soft": "soft", "mature": "mature", "x": "explicit"}
+
+
+def nsfw_level(value: object) -> NsfwLevel | None:
+    """Civitai's rating of an image as Synapse's level; None when it is missing or unreadable."""
+    if isinstance(value, str):
+        return _NSFW_NAMES.get(value.strip().lower())
+    if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
+        return None
+    if value >= 8:
+        return "explicit"
+    return "mature" if value >= 4 else "soft" if value >= 2 else "none"
 
 
 def kind_for(model_type: str | None, file: Mapping[str, Any]) -> AssetKind:

@@ -17,6 +17,7 @@ from synapse_civitai.mapping import (
     choose_files,
     file_metadata,
     kind_for,
+    nsfw_level,
     primary_file,
     resource_id,
 )
@@ -227,7 +228,15 @@ class CivitaiSource(Source):
         previews = []
         for image in images[:MAX_PREVIEWS]:
             url = str(image["url"])
-            previews.append(PreviewImage(file_name=posixpath.basename(urlsplit(url).path) or "preview.jpeg", url=url))
+            name = posixpath.basename(urlsplit(url).path) or "preview.jpeg"
+            width, height = (
+                v if isinstance(v, int) and 0 < v < 1 << 16 else None for v in (image.get("width"), image.get("height"))
+            )
+            previews.append(
+                PreviewImage(
+                    file_name=name, url=url, nsfw=nsfw_level(image.get("nsfwLevel")), width=width, height=height
+                )
+            )
         return tuple(previews)
 
     # -- bytes -------------------------------------------------------------------
