@@ -387,7 +387,8 @@ class Store:
 
     # -- updates -----------------------------------------------------------------------
 
-    def _update_checks(self) -> UpdateChecks:
+    def update_checks(self) -> UpdateChecks:
+        """When each pack was last checked for updates and what was found (asks no source)."""
         path = self.layout.data / "update-checks.json"
         return read_model(path, UpdateChecks) if path.is_file() else UpdateChecks()
 
@@ -395,7 +396,7 @@ class Store:
         """Ask the sources about newer versions; records when each pack was checked."""
         self.layout.require_initialised()
         packs = [self.files.pack(n) for n in (names or self.files.pack_names())]
-        checks = self._update_checks()
+        checks = self.update_checks()
         now = utc_now()
         recent = {
             name

@@ -11,10 +11,12 @@ from starlette.exceptions import HTTPException
 from synapse_core import __version__
 from synapse_core.api.routes import create_store_routers, error_response
 from synapse_core.store import Store
+from synapse_core.web import page_router
 
 
 def create_app(store: Store | None = None, *, allowed_hosts: Collection[str] = (), token: str | None = None) -> FastAPI:
-    """A FastAPI app with every router under /api and the OpenAPI schema at /api/openapi.json."""
+    """A FastAPI app with every router under /api, the OpenAPI schema at /api/openapi.json and
+    the web page at /."""
     app = FastAPI(
         title="Synapse Store",
         version=__version__,
@@ -24,6 +26,7 @@ def create_app(store: Store | None = None, *, allowed_hosts: Collection[str] = (
     )
     for router in create_store_routers(store, allowed_hosts=allowed_hosts, token=token):
         app.include_router(router, prefix="/api")
+    app.include_router(page_router(allowed_hosts))
 
     @app.exception_handler(HTTPException)
     async def http_error(request: Request, exc: HTTPException) -> JSONResponse:

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import threading
+import time
 import uuid
+from collections import deque
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Literal
@@ -15,10 +17,16 @@ from synapse_core.models import utc_now
 
 
 class JobProgress(BaseModel):
-    """Bytes done and expected (total is None while unknown)."""
+    """Bytes done and expected (total is None while unknown), the recent speed and the time left."""
 
     done: int = 0
     total: int | None = 0
+    bytes_per_second: float | None = None
+    """Over the last few seconds; None until there is something to measure."""
+    eta_seconds: float | None = None
+    """None while the total or the speed is unknown."""
+    current: str | None = None
+    """The file being fetched, as the progress names it."""
 
 
 class JobError(BaseModel):
@@ -43,18 +51,35 @@ class Job(BaseModel):
 class JobProgressReporter:
     """A :class:`synapse_core.progress.Progress` that feeds one job's progress."""
 
-    def __init__(self, job: Job, lock: threading.Lock) -> None:
+    SPEED_WINDOW = 3.0
+    """Seconds of samples the speed is measured over."""
+
+    def __init__(self, job: Job, lock: threading.Lock, clock: Callable[[], float] = time.monotonic) -> None:
         self.job = job
         self.lock = lock
+        self.clock = clock
+        self.samples: deque[tuple[float, int]] = deque()
 
     def add_total(self, label: str, total: int | None) -> None:
         with self.lock:
             current = self.job.progress.total
             self.job.progress.total = None if total is None or current is None else current + total
+            self.job.progress.current = label
 
     def advance(self, n: int) -> None:
         with self.lock:
-            self.job.progress.done += n
+            progress = self.job.progress
+            progress.done += n
+            now = self.clock()
+            self.samples.append((now, progress.done))
+            while len(self.samples) > 2 and now - self.samples[1][0] >= self.SPEED_WINDOW:
+                self.samples.popleft()
+            first_time, first_done = self.samples[0]
+            if now - first_time > 0.05:
+                progress.bytes_per_second = (progress.done - first_done) / (now - first_time)
+            speed, total = progress.bytes_per_second, progress.total
+            if speed and total is not None:
+                progress.eta_seconds = max(0.0, (total - progress.done) / speed)
 
     def finish(self, label: str) -> None:
         """Nothing to do: the job's state changes when its function returns."""
@@ -91,6 +116,11 @@ class JobManager:
         """A job by id."""
         with self.lock:
             return self.jobs.get(job_id)
+
+    def recent(self, limit: int = 50) -> list[Job]:
+        """The newest jobs first."""
+        with self.lock:
+            return list(reversed(self.jobs.values()))[:limit]
 
     def shutdown(self) -> None:
         """Wait for running jobs and stop the pool."""

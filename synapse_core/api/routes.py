@@ -24,6 +24,7 @@ from synapse_core.api.bodies import (
 )
 from synapse_core.api.jobs import Job, JobManager, JobProgressReporter
 from synapse_core.api.security import RequestGuard
+from synapse_core.api.web_routes import web_routers
 from synapse_core.errors import (
     Conflict,
     IntegrityError,
@@ -156,12 +157,22 @@ def create_store_routers(
             prefix=prefix, tags=[tag], route_class=SynapseRoute, dependencies=[Depends(guard)], responses=ERRORS
         )
 
+    def open_router(prefix: str, tag: str) -> APIRouter:  # no token: the route that takes it
+        return APIRouter(
+            prefix=prefix,
+            tags=[tag],
+            route_class=SynapseRoute,
+            dependencies=[Depends(guard.check_request)],
+            responses=ERRORS,
+        )
+
     routers = [
         _store_routes(router("/store", "store"), api),
         _pack_routes(router("/packs", "packs"), api),
         _profile_routes(router("/profiles", "profiles"), api),
         _update_routes(router("/updates", "updates"), api),
         _misc_routes(router("", "misc"), api),
+        *web_routers(api, guard, router, open_router),
     ]
     return routers
 

@@ -1,8 +1,11 @@
 """Safe defaults for the HTTP API: Host checks (DNS rebinding), same-origin state
-changes, and a bearer token whenever the server listens beyond loopback."""
+changes, state changes only as JSON (which no cross-site form can send), and a bearer
+token (or the session cookie the web page gets for it) whenever the server listens
+beyond loopback."""
 
 from __future__ import annotations
 
+import hashlib
 import hmac
 from collections.abc import Collection
 from urllib.parse import urlsplit
@@ -11,6 +14,9 @@ from fastapi import HTTPException, Request
 
 LOOPBACK_HOSTS = frozenset({"localhost", "127.0.0.1", "::1", "[::1]"})
 STATE_CHANGING = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+# What an HTML form can send (and fetch() without a CORS preflight): never accepted for a change.
+FORM_CONTENT_TYPES = frozenset({"application/x-www-form-urlencoded", "multipart/form-data", "text/plain"})
+SESSION_COOKIE = "synapse_session"
 
 
 def is_loopback(host: str) -> bool:
@@ -35,16 +41,44 @@ class RequestGuard:
         self.token = token
 
     def __call__(self, request: Request) -> None:
+        self.check_request(request)
+        if self.token is not None and not self.authenticated(request):
+            raise HTTPException(401, detail="a valid 'Authorization: Bearer <SYNAPSE_API_TOKEN>' is required")
+
+    def check_host(self, request: Request) -> None:
+        """Refuse a Host header that is not served here (DNS rebinding)."""
         host_header = request.headers.get("host", "")
         if _host_name(host_header.lower()) not in self.allowed_hosts:
             raise HTTPException(403, detail=f"host {host_header!r} is not served here")
+
+    def check_request(self, request: Request) -> None:
+        """Everything but the token: the Host, and for state changes the origin and the body's type."""
+        self.check_host(request)
         if request.method in STATE_CHANGING:
-            self._check_origin(request, host_header)
-        if self.token is not None:
-            given = request.headers.get("authorization", "")
-            scheme, _, value = given.partition(" ")
-            if scheme.lower() != "bearer" or not hmac.compare_digest(value.strip(), self.token):
-                raise HTTPException(401, detail="a valid 'Authorization: Bearer <SYNAPSE_API_TOKEN>' is required")
+            self._check_origin(request, request.headers.get("host", ""))
+            content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+            if content_type in FORM_CONTENT_TYPES:
+                raise HTTPException(415, detail="state changes take a JSON body (Content-Type: application/json)")
+
+    def authenticated(self, request: Request) -> bool:
+        """Whether the request carries the token, as a Bearer header or as the page's session cookie."""
+        if self.token is None:
+            return True
+        scheme, _, value = request.headers.get("authorization", "").partition(" ")
+        if scheme.lower() == "bearer" and hmac.compare_digest(value.strip(), self.token):
+            return True
+        cookie = request.cookies.get(SESSION_COOKIE)
+        return cookie is not None and hmac.compare_digest(cookie, self.session_value())
+
+    def session_value(self) -> str:
+        """The session cookie's value: derived from the token (never the token itself), so it
+        survives a restart and stops working when the token changes."""
+        assert self.token is not None
+        return hmac.new(self.token.encode(), b"synapse web session", hashlib.sha256).hexdigest()
+
+    def token_matches(self, given: str) -> bool:
+        """Whether ``given`` is the token (constant time)."""
+        return self.token is not None and hmac.compare_digest(given.encode(), self.token.encode())
 
     def _check_origin(self, request: Request, host_header: str) -> None:
         origin = request.headers.get("origin")

@@ -1,8 +1,10 @@
-"""`synapse serve`: the HTTP API with uvicorn (the ``api`` extra)."""
+"""`synapse serve`: the web page and the HTTP API with uvicorn (the ``api`` extra)."""
 
 from __future__ import annotations
 
 import os
+import socket
+import webbrowser
 
 import click
 
@@ -14,10 +16,11 @@ TOKEN_ENV = "SYNAPSE_API_TOKEN"
 
 @click.command()
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
-@click.option("--port", default=8765, show_default=True, type=click.IntRange(0, 65535), help="Port.")
+@click.option("--port", default=8765, show_default=True, type=click.IntRange(0, 65535), help="Port (0: any free one).")
+@click.option("--open", "open_browser", is_flag=True, help="Open the page in a browser.")
 @click.pass_context
-def serve(ctx: click.Context, host: str, port: int) -> None:
-    """Serve the HTTP API; beyond loopback it needs SYNAPSE_API_TOKEN (sent as Bearer)."""
+def serve(ctx: click.Context, host: str, port: int, open_browser: bool) -> None:
+    """Serve the web page at / and the API at /api; beyond loopback it needs SYNAPSE_API_TOKEN."""
     try:
         import uvicorn
 
@@ -33,5 +36,26 @@ def serve(ctx: click.Context, host: str, port: int) -> None:
     store = state(ctx).store(as_json=True)
     store.layout.require_initialised()
     app = create_app(store, allowed_hosts=[host], token=token)
-    click.echo(f"serving {store.layout.root} on http://{host}:{port}/api (docs: /api/docs)", err=True)
-    uvicorn.run(app, host=host, port=port, log_level="warning")
+    listener = _listen(host, port)
+    bound = listener.getsockname()[1]
+    url = f"http://{f'[{host}]' if ':' in host else host}:{bound}/"
+    click.echo(f"serving {store.layout.root} on {url} (API: {url}api, docs: {url}api/docs)", err=True)
+    if open_browser:
+        webbrowser.open(url)
+    server = uvicorn.Server(uvicorn.Config(app, log_level="warning"))
+    server.run(sockets=[listener])
+
+
+def _listen(host: str, port: int) -> socket.socket:
+    """The listening socket, bound before the URL is printed (so ``--port 0`` prints the real port)."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    listener = socket.socket(family, socket.SOCK_STREAM)
+    listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        listener.bind((host, port))
+    except OSError as exc:
+        listener.close()
+        raise InvalidInput(f"cannot listen on {host}:{port}: {exc.strerror or exc}; choose another --port") from exc
+    listener.listen(128)
+    listener.set_inheritable(True)
+    return listener
