@@ -71,3 +71,40 @@ def lora_file(path: Path, seed: int = 0) -> Path:
         {"lora_unet_down_blocks_0.lora_down.weight": (4, 8), "lora_unet_down_blocks_0.lora_up.weight": (8, 4)},
         metadata={"ss_network_module": "networks.lora", "seed": str(seed)},
     )
+
+
+def add_bare_packs(store: Store, count: int, *, preview: bytes | None = None, prefix: str = "bulk") -> list[str]:
+    """Add ``count`` packs straight to state (one commit; no blobs, so their files are missing):
+    large libraries for tests and benchmarks of listing them. Each gets ``preview`` as its image."""
+    from synapse_core.kinds import AssetKind
+    from synapse_core.layout import write_json
+    from synapse_core.models import LockedResource, Pack, PackLock, PreviewIndex, PreviewInfo, ResourceSpec, SourceInfo
+
+    names = []
+    bases = ("SD 1.5", "SDXL 1.0", "Pony", "Flux.1 D")
+    with store.mutation(f"add {count} bare packs"):
+        global_profile = store.files.profile("global")
+        for i in range(count):
+            name = f"{prefix}_{i:05d}"
+            file_name = f"{name}.safetensors"
+            pack = Pack(
+                name=name,
+                source=SourceInfo(provider="local"),
+                base_model=bases[i % len(bases)],
+                tags=[f"tag{i % 7}"],
+                trigger_words=[f"{name}_style"],
+                resources=[ResourceSpec(id="main", kind=AssetKind.LORA, expose=file_name)],
+            )
+            sha = f"{i:064x}"
+            lock = PackLock(resources={"main": LockedResource(sha256=sha, size=1000 + i, file_name=file_name)})
+            store.files.save_pack(pack, lock)
+            if preview is not None:
+                folder = store.layout.previews_dir(name)
+                folder.mkdir(parents=True, exist_ok=True)
+                (folder / "preview.png").write_bytes(preview)
+                index = PreviewIndex(previews=[PreviewInfo(file="preview.png", nsfw="none")])
+                write_json(store.layout.previews_index(name), index)
+            global_profile.packs.append(name)
+            names.append(name)
+        store.files.save_profile(global_profile)
+    return names

@@ -27,7 +27,7 @@ from PIL import Image
 
 from synapse_civitai.fake_server import FakeCivitai, FakeFile, FakeImage
 from synapse_core.store import Store
-from synapse_core.testing import lora_file, make_registry
+from synapse_core.testing import add_bare_packs, lora_file, make_registry, make_store
 
 SYNAPSE = Path(sys.executable).parent / "synapse"
 CHROMIUM = "/usr/bin/chromium"
@@ -194,7 +194,7 @@ def serve_env(fake: FakeCivitai, **extra: str) -> dict[str, str]:
 
 
 @contextlib.contextmanager
-def running_site(base: Path, **env: str) -> Iterator[tuple[Site, FakeCivitai, Store]]:
+def _running_site(base: Path, **env: str) -> Iterator[tuple[Site, FakeCivitai, Store]]:
     """A fake Civitai, a store built from it under ``base`` and ``synapse serve`` over it."""
     with FakeCivitai() as fake:
         seed_catalogue(fake)
@@ -213,15 +213,42 @@ def running_site(base: Path, **env: str) -> Iterator[tuple[Site, FakeCivitai, St
 @pytest.fixture(scope="module")
 def shared_site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Site, FakeCivitai, Store]]:
     """One site for the tests of a module that change nothing."""
-    with running_site(tmp_path_factory.mktemp("web-site")) as site:
+    with _running_site(tmp_path_factory.mktemp("web-site")) as site:
         yield site
 
 
 @pytest.fixture
 def site(tmp_path: Path) -> Iterator[tuple[Site, FakeCivitai, Store]]:
     """A site of this test's own (for tests that change the store)."""
-    with running_site(tmp_path) as running:
+    with _running_site(tmp_path) as running:
         yield running
+
+
+@pytest.fixture
+def running_site() -> Callable[..., contextlib.AbstractContextManager[tuple[Site, FakeCivitai, Store]]]:
+    """``with running_site(base, **env) as (site, fake, store)``: a site with extra server environment."""
+    return _running_site
+
+
+@pytest.fixture(scope="module")
+def big_site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Site, int]]:
+    """``synapse serve`` over a store of 600 packs, each with a preview."""
+    base = tmp_path_factory.mktemp("web-big")
+    store = make_store(base / "store", entry_points=False)
+    count = 600
+    add_bare_packs(store, count, preview=picture((90, 120, 150), (256, 320), "PNG"))
+    site = Site(store.layout.root, serve_env_plain(), base / "serve.log")
+    try:
+        yield site, count
+    finally:
+        assert "Traceback" not in site.stop()
+
+
+def serve_env_plain() -> dict[str, str]:
+    """The environment of ``synapse serve`` with no plugin beyond the built-ins."""
+    env = {k: v for k, v in os.environ.items() if k not in _SCRUBBED_ENV}
+    env["SYNAPSE_LOAD_PLUGINS"] = ""
+    return env
 
 
 @pytest.fixture(scope="session")

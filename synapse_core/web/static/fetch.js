@@ -13,10 +13,11 @@ export async function showFetch(main, params) {
     "aria-label": "Reference to import", required: true, value: params.get("ref") || "" });
   const name = h("input", { name: "name", placeholder: "Pack name (optional)", "aria-label": "Pack name" });
   const follow = h("input", { type: "checkbox", name: "follow" });
+  const download = h("input", { type: "checkbox", name: "sync", checked: true });
   const importForm = h("form", { class: "card-box", onsubmit: (e) => { e.preventDefault(); start(ref.value.trim(), name.value.trim()); } },
     h("h2", {}, "Import"),
     h("div", { class: "row" }, ref, name, h("button", { class: "primary", type: "submit" }, "Import")),
-    h("label", {}, follow, " Follow the latest version"));
+    h("div", { class: "row" }, h("label", {}, download, " Download the files now"), h("label", {}, follow, " Follow the latest version")));
 
   const query = h("input", { type: "search", name: "remote-q", placeholder: "Search the sources", "aria-label": "Search the sources" });
   const kind = h("select", { name: "remote-kind", "aria-label": "Kind" }, h("option", { value: "" }, "Any kind"),
@@ -48,6 +49,7 @@ export async function showFetch(main, params) {
     const body = { ref: value };
     if (packName) body.name = packName;
     if (follow.checked) body.policy = "follow_latest";
+    if (download.checked) body.sync = true;
     try {
       const accepted = await api("/packs/import", { method: "POST", body });
       const { card } = followJob(accepted.job_id, { title: `Import ${value}`, onDone: doneLink });

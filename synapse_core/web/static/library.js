@@ -9,7 +9,7 @@ const GAP = 14;
 const MIN_CARD = 180;
 const INFO_HEIGHT = 86;
 const OVERSCAN_ROWS = 2;
-const SORTS = [["name", "Name"], ["-size", "Largest"], ["size", "Smallest"], ["newest", "Recently added"],
+const SORTS = [["name", "Name"], ["-name", "Name, Z to A"], ["-size", "Largest"], ["size", "Smallest"], ["newest", "Recently added"],
   ["oldest", "Oldest"], ["base_model", "Base model"], ["kind", "Kind"], ["source", "Source"]];
 const FILTERS = ["q", "kind", "base_model", "source", "tag", "installed", "updates", "sort"];
 
