@@ -10,7 +10,7 @@ EDITABLES := -e '.[api,dev]' $(foreach p,$(PLUGINS),-e plugins/$(p))
 BENCH_VENV  := .venv-bench
 BENCH_STAMP := $(BENCH_VENV)/.installed
 
-.PHONY: install lint test demo bench clean
+.PHONY: install system-deps lint test demo bench clean
 
 install: $(STAMP)
 
@@ -19,6 +19,10 @@ $(STAMP): pyproject.toml $(foreach p,$(PLUGINS),plugins/$(p)/pyproject.toml)
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check $(EDITABLES)
 	@touch $(STAMP)
+
+# The browser tests drive Debian's chromium (Playwright's own browser download is not used).
+system-deps:
+	@test -x /usr/bin/chromium || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; }
 
 lint: install
 	$(BIN)/ruff check .

@@ -72,7 +72,7 @@ class JobProgressReporter:
             progress.done += n
             now = self.clock()
             self.samples.append((now, progress.done))
-            while len(self.samples) > 2 and now - self.samples[1][0] >= self.SPEED_WINDOW:
+            while len(self.samples) > 2 and now - self.samples[0][0] > self.SPEED_WINDOW:
                 self.samples.popleft()
             first_time, first_done = self.samples[0]
             if now - first_time > 0.05:

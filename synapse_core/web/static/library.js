@@ -147,7 +147,8 @@ class LibraryView {
 
   layout() {
     const width = this.grid.clientWidth || this.main.clientWidth;
-    this.cols = Math.max(1, Math.floor((width + GAP) / (MIN_CARD + GAP)));
+    const min = width < 520 ? 150 : MIN_CARD; // two columns on a phone
+    this.cols = Math.max(1, Math.floor((width + GAP) / (min + GAP)));
     this.cardWidth = (width - GAP * (this.cols - 1)) / this.cols;
     this.rowHeight = Math.round(this.cardWidth * 1.0 + INFO_HEIGHT) + GAP;
     this.grid.style.height = `${Math.ceil(this.total / this.cols) * this.rowHeight - GAP}px`;
