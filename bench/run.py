@@ -276,9 +276,10 @@ def main() -> None:
     parser.add_argument("--size", type=int, default=GIB, help="bytes of the import benchmark's file")
     parser.add_argument("--files", type=int, default=20_000, help="files in the views benchmark's profile")
     parser.add_argument("--packs", type=int, default=200, help="packs in the check-updates benchmark")
-    parser.add_argument("--only", choices=["cli", "import", "views", "civitai"], action="append")
+    parser.add_argument("--web-packs", type=int, default=2000, help="packs in the web page benchmark")
+    parser.add_argument("--only", choices=["cli", "import", "views", "civitai", "web"], action="append")
     args = parser.parse_args()
-    chosen = args.only or ["cli", "import", "views", "civitai"]
+    chosen = args.only or ["cli", "import", "views", "civitai", "web"]
     # Users' Python writes bytecode on first run; a session with PYTHONDONTWRITEBYTECODE set would
     # otherwise compile every synapse module from source in every timed command.
     repo = Path(__file__).resolve().parents[1]
@@ -295,6 +296,11 @@ def main() -> None:
         results.append(bench_views(max(2, args.runs // 2), args.files))
     if "civitai" in chosen:
         results.append(bench_civitai(args.runs, args.size, args.packs))
+    if "web" in chosen:
+        sys.path.insert(0, str(Path(__file__).resolve().parent))
+        from web import bench_web
+
+        results.append(bench_web(args.runs, args.web_packs, WORK, SYNAPSE, report))
     shutil.rmtree(WORK / "import-copy", ignore_errors=True)
     shutil.rmtree(WORK / "import-link", ignore_errors=True)
     print("all figures within target" if all(results) else "some figures are over target (see OVER)")

@@ -237,5 +237,7 @@ def test_the_session_cookie_stands_for_the_token(library_store: Store, serve_app
     assert "HttpOnly" in cookie and "SameSite=strict" in cookie and "Path=/api" in cookie and "tok-42" not in cookie
     assert client.get("/api/library").status_code == 200
     assert client.get("/api/session").json() == {"token_required": True, "authenticated": True}
-    assert httpx.get(str(client.base_url.join("/api/library")), cookies={"synapse_session": "forged"}).status_code == 401
+    assert (
+        httpx.get(str(client.base_url.join("/api/library")), cookies={"synapse_session": "forged"}).status_code == 401
+    )
     assert client.get("/api/library", headers={"Authorization": "Bearer tok-42"}).status_code == 200
