@@ -6,7 +6,9 @@ The demo exits non-zero as soon as a step fails.
 
 from __future__ import annotations
 
+import contextlib
 import os
+import re
 import shlex
 import socket
 import subprocess
@@ -162,7 +164,42 @@ def main() -> None:
         run("gc", "--dry-run", env=env)
         run("doctor", "--verify-blobs", env=env)
         run("history", env=env)
-    print("\ndemo finished")
+        print("\ndemo finished")
+
+        with FakeCivitai() as fake:  # the page's Fetch section imports from the stand-in too
+            seed_demo(fake)
+            serve_page({**env, "SYNAPSE_CIVITAI_URL": fake.api_url})
+
+
+def serve_page(env: dict[str, str]) -> None:
+    """End with the web page over the demo store: its URL, then serving until Ctrl-C on a
+    terminal (stopped at once when output is not a terminal, as in CI)."""
+    import httpx
+
+    section("the web page (synapse serve)")
+    log = Path(env["SYNAPSE_ROOT"]).parent / "serve.log"
+    server = subprocess.Popen([SYNAPSE, "serve", "--port", "0"], env=env, stderr=log.open("w"))
+    try:
+        url = ""
+        for _ in range(300):
+            found = re.search(r"on (http://127\.0\.0\.1:\d+/) ", log.read_text())
+            if found and httpx.get(found.group(1), timeout=5).status_code == 200:
+                url = found.group(1)
+                break
+            if server.poll() is not None:
+                break
+            time.sleep(0.1)
+        if not url:
+            sys.exit(f"demo step failed: synapse serve did not answer\n{log.read_text()}")
+        if sys.stdout.isatty():
+            print(f"\nThe web page of the demo store: {url}\n(serving until Ctrl-C)", flush=True)
+            with contextlib.suppress(KeyboardInterrupt):
+                server.wait()
+        else:
+            print(f"\nThe web page of the demo store: {url}", flush=True)
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
 
 
 if __name__ == "__main__":
