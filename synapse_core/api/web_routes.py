@@ -30,6 +30,7 @@ from synapse_core.kinds import AssetKind
 from synapse_core.models import Pack
 from synapse_core.names import check_pack_name
 from synapse_core.results import DuReport
+from synapse_core.views import read_record
 
 if TYPE_CHECKING:
     from synapse_core.api.routes import Api
@@ -189,30 +190,35 @@ def _pack_page_routes(r: APIRouter, state: WebState) -> APIRouter:
         out: list[Exposure] = []
         for profile in store.list_profiles():
             for ui in profile.active_in:
-                manifest = store.views.manifest(ui, profile.name)
-                if manifest is None:
+                record = read_record(store.views.tree_path(ui, profile.name))
+                if record is None:
                     continue
-                shown = {e.resource_id for e in manifest.entries if e.pack == name}
+                entries = [e for e in record.plan.entries.values() if e.get("pack") == name]
                 out += [
                     Exposure(
                         ui=ui,
                         profile=profile.name,
-                        resource_id=e.resource_id,
-                        kind=e.kind,
-                        path=e.path,
-                        shadows=e.shadows,
+                        resource_id=str(e["resource_id"]),
+                        path=str(e["path"]),
+                        shadows=[str(p) for p in e.get("shadows", [])],
                     )
-                    for e in manifest.entries
-                    if e.pack == name
+                    for e in entries
                 ]
+                shown = {str(e["resource_id"]) for e in entries}
                 out += [
-                    Exposure(ui=ui, profile=profile.name, resource_id=o.resource_id, left_out=o.reason, detail=o.detail)
-                    for o in manifest.left_out
-                    if o.pack == name and o.resource_id not in shown
+                    Exposure(
+                        ui=ui,
+                        profile=profile.name,
+                        resource_id=o["resource_id"],
+                        left_out=o["reason"],
+                        detail=o["detail"],
+                    )
+                    for o in record.plan.left_out
+                    if o.get("pack") == name and o.get("resource_id") not in shown
                 ]
         kinds = {r.id: r.kind for r in details.pack.resources}
         for item in out:
-            item.kind = item.kind or kinds.get(item.resource_id)
+            item.kind = kinds.get(item.resource_id)
         return sorted(out, key=lambda e: (e.ui, e.resource_id))
 
     @r.post("/{name}/policy", response_model=Pack)
