@@ -21,15 +21,7 @@ from collections.abc import Callable
 from html import escape
 from pathlib import Path
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-    "--disable-gpu",
-]
+from synapse_core.testing import CHROMIUM, CHROMIUM_ARGS
 
 
 def _preview(n: int) -> bytes:
@@ -91,7 +83,7 @@ def bench_web(runs: int, packs: int, work: Path, synapse: str, report: Callable[
     try:
         url = _wait_for_url(log, server)
         with sync_playwright() as playwright:
-            browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+            browser = playwright.chromium.launch(executable_path=CHROMIUM, args=list(CHROMIUM_ARGS))
             page_times, static_times, thumbs_at_ready = [], [], []
             for _ in range(runs):
                 for which in ("page", "static"):

@@ -17,6 +17,17 @@ from pathlib import Path
 from synapse_core.plugins import PluginRegistry
 from synapse_core.store import Store
 
+CHROMIUM = "/usr/bin/chromium"
+"""Debian's chromium, which the web page's browser tests and benchmark drive (``make system-deps``)."""
+CHROMIUM_ARGS = (
+    "--no-sandbox",  # needed as root
+    "--disable-background-networking",  # the rest keeps it off the network and quick to start
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--disable-gpu",
+)
+
 
 def make_registry(
     plugins: Iterable[tuple[str, object]] = (), *, entry_points: bool = False, env: Mapping[str, str] | None = None

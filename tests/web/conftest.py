@@ -27,19 +27,9 @@ from PIL import Image
 
 from synapse_civitai.fake_server import FakeCivitai, FakeFile, FakeImage
 from synapse_core.store import Store
-from synapse_core.testing import add_bare_packs, lora_file, make_registry, make_store
+from synapse_core.testing import CHROMIUM, CHROMIUM_ARGS, add_bare_packs, lora_file, make_registry, make_store
 
 SYNAPSE = Path(sys.executable).parent / "synapse"
-CHROMIUM = "/usr/bin/chromium"
-# as root Chromium needs --no-sandbox; the rest keeps it off the network and quick to start
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-    "--disable-gpu",
-]
 PLUGINS = "a1111,comfyui,forge,sdnext,civitai"
 SCREENSHOTS = Path(__file__).resolve().parents[2] / "build" / "screenshots"
 _SCRUBBED_ENV = (
@@ -258,7 +248,7 @@ def browser() -> Iterator[Any]:
 
     assert Path(CHROMIUM).exists(), f"{CHROMIUM} is missing: apt-get install -y chromium (.ci/run does)"
     with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=list(CHROMIUM_ARGS))
         yield chromium
         chromium.close()
 

@@ -241,3 +241,25 @@ def test_the_session_cookie_stands_for_the_token(library_store: Store, serve_app
         httpx.get(str(client.base_url.join("/api/library")), cookies={"synapse_session": "forged"}).status_code == 401
     )
     assert client.get("/api/library", headers={"Authorization": "Bearer tok-42"}).status_code == 200
+
+
+def test_the_wheel_ships_the_page(tmp_path: Path) -> None:
+    """pip install alone serves the page: every static file is in the wheel hatch builds."""
+    import subprocess
+    import sys
+    import zipfile
+
+    import synapse_core.web
+
+    repo = Path(__file__).resolve().parents[2]
+    subprocess.run(
+        [sys.executable, "-m", "hatchling", "build", "-t", "wheel", "-d", str(tmp_path)],
+        cwd=repo,
+        check=True,
+        capture_output=True,
+    )
+    (wheel,) = tmp_path.glob("synapse_store-*.whl")
+    shipped = set(zipfile.ZipFile(wheel).namelist())
+    static = Path(synapse_core.web.__file__).parent / "static"
+    expected = {f"synapse_core/web/static/{p.relative_to(static).as_posix()}" for p in static.rglob("*") if p.is_file()}
+    assert expected and expected <= shipped, expected - shipped
