@@ -161,6 +161,7 @@ def test_pack_page_shows_everything_and_copies_trigger_words(shared_site, open_p
     assert row.locator("button.hash").get_attribute("title") == lock.sha256
     comfy = page.locator("section:has(#exp) tr[data-ui='comfyui']")
     assert "models/loras/neon_alley_v1.safetensors" in comfy.inner_text()
+    screenshot(page, "pack", full_page=True)
     # two previews; one opens large
     assert page.locator(".gallery .preview").count() == 2
     page.click(".gallery .preview >> nth=0")
@@ -172,7 +173,6 @@ def test_pack_page_shows_everything_and_copies_trigger_words(shared_site, open_p
     )
     page.keyboard.press("Escape")
     assert page.locator("dialog.lightbox").count() == 0
-    screenshot(page, "pack", full_page=True)
 
     page.click("button[aria-label='Copy rain-soaked street']")
     assert page.evaluate("() => navigator.clipboard.readText()") == "rain-soaked street"
