@@ -26,7 +26,9 @@ SYNAPSE = str(Path(sys.executable).parent / "synapse")
 def run(*args: str, env: dict[str, str], expect_fail: bool = False) -> str:
     """Run one CLI command, echo it and its output, and stop the demo if it fails unexpectedly."""
     print(f"\n$ synapse {shlex.join(args)}", flush=True)
-    result = subprocess.run([SYNAPSE, *args], env=env, capture_output=True, text=True, check=False)
+    result = subprocess.run(
+        [SYNAPSE, *args], env=env, capture_output=True, text=True, check=False, stdin=subprocess.DEVNULL
+    )
     print((result.stdout + result.stderr).rstrip())
     if (result.returncode != 0) != expect_fail:
         sys.exit(f"demo step failed (exit {result.returncode}): synapse {shlex.join(args)}")
@@ -113,6 +115,96 @@ def api_tour(env: dict[str, str]) -> None:
         server.wait(timeout=10)
 
 
+def workflow_tour(base: Path, base_env: dict[str, str]) -> None:
+    """A shared ComfyUI image that needs two models the library lacks: what it needs, fetch, use."""
+    import hashlib
+    import json
+    import struct
+    import zlib
+
+    section("a shared workflow: what it needs, fetch it, switch to it")
+    with FakeCivitai() as fake:
+        env = {**base_env, "SYNAPSE_CIVITAI_URL": fake.api_url, "SYNAPSE_CIVITAI_BACKOFF": "0.05"}
+        checkpoint = write_safetensors(base / "made" / "c.safetensors", {"w": (40_000,)}, payload=os.urandom(80_000))
+        lora = lora_file(base / "made" / "l.safetensors", seed=42)
+        urls = []
+        for model_id, path, name, kind in (
+            (960, checkpoint, "harborMix_v30.safetensors", "Checkpoint"),
+            (970, lora, "paperLantern_v2.safetensors", "LORA"),
+        ):
+            fake.add_model(model_id, name=name.split("_")[0], type=kind)
+            file = FakeFile(model_id * 10, name, content=path.read_bytes(), primary=True, override_name=name)
+            fake.add_version(model_id, model_id + 1, name="v1", files=[file])
+            urls.append(f"{fake.api_url}/api/download/models/{model_id + 1}")
+
+        def node(
+            node_id: int, node_type: str, widgets: list[object], models: list[dict[str, str]]
+        ) -> dict[str, object]:
+            return {
+                "id": node_id,
+                "type": node_type,
+                "pos": [0, 0],
+                "size": [300, 100],
+                "flags": {},
+                "order": node_id,
+                "mode": 0,
+                "inputs": [],
+                "outputs": [],
+                "widgets_values": widgets,
+                "properties": {"Node name for S&R": node_type, "models": models},
+            }
+
+        lora_sha = hashlib.sha256(lora.read_bytes()).hexdigest()
+        workflow = {
+            "version": 1,
+            "state": {"lastGroupId": 0, "lastNodeId": 3, "lastLinkId": 0, "lastRerouteId": 0},
+            "links": [],
+            "extra": {},
+            "nodes": [
+                node(
+                    1,
+                    "CheckpointLoaderSimple",
+                    ["harborMix_v30.safetensors"],
+                    [{"name": "harborMix_v30.safetensors", "url": urls[0], "directory": "checkpoints"}],
+                ),
+                node(
+                    2,
+                    "LoraLoader",
+                    ["styles\\lantern.safetensors", 0.8, 0.8],
+                    [
+                        {
+                            "name": "styles\\lantern.safetensors",
+                            "url": urls[1],
+                            "directory": "loras",
+                            "hash": lora_sha,
+                            "hash_type": "SHA256",
+                        }
+                    ],
+                ),
+                node(3, "VAELoader", ["clear_vae.safetensors"], []),
+            ],
+        }
+
+        def chunk(kind: bytes, body: bytes) -> bytes:
+            return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
+
+        image = base / "ComfyUI_00042_.png"  # as ComfyUI's SaveImage writes it: the workflow in a tEXt chunk
+        image.write_bytes(
+            b"\x89PNG\r\n\x1a\n"
+            + chunk(b"IHDR", struct.pack(">IIBBBBB", 1, 1, 8, 2, 0, 0, 0))
+            + chunk(b"tEXt", b"workflow\x00" + json.dumps(workflow).encode())
+            + chunk(b"IDAT", zlib.compress(b"\x00\xff\x00\x00"))
+            + chunk(b"IEND", b"")
+        )
+        run("needs", str(image), env=env)
+        run("install", "--for", str(image), env=env, expect_fail=True)  # nobody to ask: nothing is fetched
+        run("install", "--for", str(image), "--yes", env=env)
+        run("use", "--for", str(image), env=env)
+        run("needs", str(image), env=env)
+        run("status", env=env)
+        run("back", "--ui", "comfyui", env=env)
+
+
 def main() -> None:
     with tempfile.TemporaryDirectory(prefix="synapse-demo-") as tmp:
         base = Path(tmp)
@@ -164,6 +256,8 @@ def main() -> None:
         run("gc", "--dry-run", env=env)
         run("doctor", "--verify-blobs", env=env)
         run("history", env=env)
+
+        workflow_tour(base, env)
         print("\ndemo finished")
 
         with FakeCivitai() as fake:  # the page's Fetch section imports from the stand-in too

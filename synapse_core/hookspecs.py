@@ -34,6 +34,7 @@ if TYPE_CHECKING:
     from synapse_core.conflicts import ConflictPolicy
     from synapse_core.sources import Source
     from synapse_core.ui import UIAdapter
+    from synapse_core.workflows.nodes import WorkflowNodes
 
 PROJECT_NAME = "synapse"
 hookspec = pluggy.HookspecMarker(PROJECT_NAME)
@@ -76,6 +77,21 @@ def synapse_conflict_policies() -> list[ConflictPolicy]:
     A profile names its policy (``conflicts.policy`` in profile.json; default
     ``last_wins``). The built-ins ``last_wins``, ``first_wins`` and ``error``
     are registered through this same hook.
+    """
+    return []
+
+
+@hookspec
+def synapse_workflow_nodes() -> list[WorkflowNodes]:
+    """Return what this plugin knows about the node graphs (workflows) of a UI.
+
+    Each :class:`~synapse_core.workflows.nodes.WorkflowNodes` names a UI and lists node
+    types: for a loader, the inputs that name model files with their widget position and
+    the UI's folder key; primitives and reroutes that pass a name on through a link; node
+    types that download their own files. It also maps the UI's folder keys to asset kinds.
+    ``synapse needs`` and ``install``/``use --for`` read workflows with the records of every
+    plugin merged per UI, so a plugin for a UI's custom nodes adds only its node types. A
+    node type or folder key that another plugin describes differently fails the plugin.
     """
     return []
 

@@ -279,3 +279,19 @@ class UpdateChecks(StrictModel):
 
     schema_version: int = SCHEMA_VERSION
     packs: dict[str, UpdateCheck] = Field(default_factory=dict)
+
+
+class DerivedHashes(StrictModel):
+    """Hashes other programs compute from one blob's bytes (lower-case hex)."""
+
+    autov1: str | None = None
+    """SHA-256 of the 64 KiB at 1 MiB, first 8 hex (A1111's legacy model hash)."""
+    autov3: str | None = None
+    """SHA-256 of a safetensors file after its header, first 12 hex (A1111 LoRA hash, Civitai AutoV3)."""
+
+
+class DerivedHashCache(StrictModel):
+    """data/derived-hashes.json: :class:`DerivedHashes` by blob sha256 (a cache: blobs never change)."""
+
+    schema_version: int = SCHEMA_VERSION
+    blobs: dict[str, DerivedHashes] = Field(default_factory=dict)

@@ -31,6 +31,7 @@ from synapse_core.errors import InvalidInput, PluginError, unknown_name
 from synapse_core.kinds import AssetKind
 from synapse_core.sources import Source
 from synapse_core.ui import KindFolder, UIAdapter, Unsupported
+from synapse_core.workflows.nodes import GraphVocabulary, WorkflowNodes, merge
 
 if TYPE_CHECKING:
     import click
@@ -39,7 +40,7 @@ BUILTIN_PLUGINS: tuple[str, ...] = (
     "synapse_core.builtin.conflict_policies",
     "synapse_core.builtin.local_source",
 )
-Category = Literal["ui", "source", "policy", "command"]
+Category = Literal["ui", "source", "policy", "command", "nodes"]
 T = TypeVar("T")
 
 
@@ -82,6 +83,7 @@ class PluginRegistry:
         self._ui_adapters: dict[str, UIAdapter] = {}
         self._sources: dict[str, Source] = {}
         self._policies: dict[str, ConflictPolicy] = {}
+        self._workflow_nodes: list[WorkflowNodes] = []
         self._providers: dict[tuple[str, str], str] = {}
         self._pending: list[tuple[PluginRecord, object]] = []
 
@@ -111,6 +113,12 @@ class PluginRegistry:
         """Conflict policies by name."""
         self._collect_pending()
         return self._policies
+
+    @property
+    def graph_vocabularies(self) -> dict[str, GraphVocabulary]:
+        """What every plugin knows about the node graphs of each UI, by UI name."""
+        self._collect_pending()
+        return merge(self._workflow_nodes)
 
     def _collect_pending(self) -> None:
         pending, self._pending = self._pending, []
@@ -208,8 +216,13 @@ class PluginRegistry:
             "synapse_conflict_policies",
             ConflictPolicy,  # type: ignore[type-abstract]
         )
+        workflow_nodes: list[WorkflowNodes] = self._call(plugin, "synapse_workflow_nodes", WorkflowNodes)
         for adapter in adapters:
             _check_layout(adapter)
+        try:
+            merge([*self._workflow_nodes, *workflow_nodes])
+        except ValueError as exc:
+            raise PluginLoadError(str(exc)) from exc
         self._claim(record, "ui", [getattr(a, "name", None) for a in adapters])
         self._claim(record, "source", [getattr(s, "name", None) for s in sources])
         self._claim(record, "policy", [getattr(p, "name", None) for p in policies])
@@ -217,6 +230,9 @@ class PluginRegistry:
         record.variants = {a.name: list(a.variants) for a in adapters if a.variants}
         self._accept(record, "source", {s.name: s for s in sources}, self._sources)
         self._accept(record, "policy", {p.name: p for p in policies}, self._policies)
+        self._workflow_nodes += workflow_nodes
+        if workflow_nodes:
+            record.contributes["nodes"] = sorted({n.ui for n in workflow_nodes})
 
     def _accept(self, record: PluginRecord, category: str, items: dict[str, T], target: dict[str, T]) -> None:
         target.update(items)

@@ -219,6 +219,13 @@ class Source(ABC):
         """Look files up by sha256; return a draft for each hash the source knows."""
         raise NotSupported(f"source '{self.name}' cannot identify files")
 
+    def lookup_hash(self, value: str) -> ResolvedPack | None:
+        """The pack draft of the one file whose hash is ``value`` (lower-case hex of any length and
+        form the source indexes: a full SHA-256, or a short hash such as the first 10 hex of one),
+        or None when the source knows no such file. Used for hashes that images name; the core
+        checks that the draft's file really has that hash."""
+        raise NotSupported(f"source '{self.name}' cannot look files up by hash")
+
     def check_updates(self, packs: Sequence[Pack]) -> Mapping[str, UpdateInfo]:
         """The newest version of each pack, by pack name, asking for many packs at once.
 

@@ -43,6 +43,7 @@ from synapse_core.layout import (
 from synapse_core.maintenance import Maintenance
 from synapse_core.marker import Marker
 from synapse_core.models import Config, Pack, Profile, UISets, UpdateCheck, UpdateChecks, utc_now
+from synapse_core.names import check_pack_name
 from synapse_core.packs import PackService
 from synapse_core.plugins import PluginRegistry
 from synapse_core.profiles import ProfileService
@@ -69,7 +70,7 @@ from synapse_core.results import (
     UpdatePlan,
     UpdateResult,
 )
-from synapse_core.sources import ImportRequest, UpdateInfo
+from synapse_core.sources import ImportRequest, ResolvedPack, Source, UpdateInfo
 from synapse_core.state import GLOBAL_PROFILE, StateFiles
 from synapse_core.switching import Switcher, installed_plugins, record_plugins
 from synapse_core.updates import AmbiguousUpdate, UpdateService, choose_flags, parse_choices
@@ -368,6 +369,17 @@ class Store:
         finally:
             self.layout.durable = True
 
+    def import_resolved(self, source: Source, resolved: ResolvedPack, *, sync: bool = False) -> ImportResult:
+        """Import a pack draft a source has already resolved (``install --for`` shows the drafts
+        it will download before it fetches them)."""
+        self.layout.require_initialised()
+        check_pack_name(resolved.pack.name)
+        with self.mutation(f"import pack {resolved.pack.name}"):
+            self.packs.check_name_free(resolved.pack.name)
+            result = self.packs.import_resolved(source, resolved, "copy", sync)
+            self.profiles.add([resolved.pack.name])
+        return result
+
     def install(self, name: str) -> InstallResult:
         """Make every blob of a pack present (from its source).
 
@@ -538,6 +550,20 @@ class Store:
 
             def switch() -> None:
                 result.uis = self.switcher.use(pack, uis, ui_set) or {}
+
+            change.after.append(switch)
+        return result
+
+    def use_profile(self, profile: Profile, *, uis: Sequence[str] = (), ui_set: str | None = None) -> SwitchResult:
+        """Write ``profile`` (one this command owns: ``use --for FILE`` writes a workflow's) and
+        switch the chosen UIs to it, pushed on their stacks like ``use``."""
+        result = SwitchResult(uis={})
+        with self.mutation(f"use {profile.name}") as change:
+            self.switcher.choose(uis, ui_set)  # unknown UIs are refused before anything changes
+            self.files.save_profile(profile)
+
+            def switch() -> None:
+                result.uis = self.switcher.use_named(profile.name, uis, ui_set) or {}
 
             change.after.append(switch)
         return result

@@ -182,18 +182,34 @@ class Switcher:
 
     def use(self, pack: str, uis: Sequence[str] = (), ui_set: str | None = None) -> Stacks | None:
         """Switch the chosen UIs to work__<pack> (pushed once on each stack)."""
+        name = work_profile_name(pack)
+
+        def ready() -> bool:
+            if not self.files.has_pack(pack):
+                raise unknown_name("pack", pack, self.files.pack_names())
+            return self._work_profile_ready(pack, name)
+
+        return self._push(name, uis, ui_set, ready)
+
+    def use_named(self, name: str, uis: Sequence[str] = (), ui_set: str | None = None) -> Stacks | None:
+        """Switch the chosen UIs to an existing profile (a workflow's, written by ``use --for``)."""
+
+        def ready() -> bool:
+            if self.files.profile_data(name) is None:
+                raise unknown_name("profile", name, self.files.profile_names())
+            return True
+
+        return self._push(name, uis, ui_set, ready)
+
+    def _push(self, name: str, uis: Sequence[str], ui_set: str | None, ready: Callable[[], bool]) -> Stacks | None:
+        """Push profile ``name`` once on each chosen UI's stack, once ``ready()`` says it can be."""
         self.layout.require_initialised()
         with self.lock.hold():
             if self.light and not self._ready():
                 return None
             stacks = self.files.stacks()
             chosen = self._choose(uis, ui_set, stacks)
-            if chosen is None:
-                return None
-            if not self.files.has_pack(pack):
-                raise unknown_name("pack", pack, self.files.pack_names())
-            name = work_profile_name(pack)
-            if not self._work_profile_ready(pack, name):
+            if chosen is None or not ready():
                 return None
             targets = {}
             for ui in chosen:

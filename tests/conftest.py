@@ -20,6 +20,7 @@ from pydantic import BaseModel
 
 from synapse_core.models import (
     Config,
+    DerivedHashCache,
     HashCache,
     Pack,
     PackLock,
@@ -208,6 +209,8 @@ def assert_store_consistent(root: Path, *, allow_temps_in_tmp: bool = False) -> 
             problems += _validate_plain_json(path)
         elif path == data / "hash-cache.json":
             problems += _validate(path, HashCache)
+        elif path == data / "derived-hashes.json":
+            problems += _validate(path, DerivedHashCache)
         elif _is_view_manifest(data, path):
             problems += _validate(path, ViewManifest)
         elif path.is_relative_to(data / "views"):

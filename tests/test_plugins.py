@@ -351,6 +351,36 @@ def test_a_failed_plugin_contributes_nothing_at_all() -> None:
     assert "half-cmd" not in group.commands
 
 
+def nodes_module(node_type: str, folder: str = "loras") -> types.ModuleType:
+    """A plugin that describes one loader node type of a 'tinyui' graph."""
+    from synapse_core.kinds import AssetKind
+    from synapse_core.workflows.nodes import ModelInput, NodeType, WorkflowNodes
+
+    @hookimpl
+    def synapse_workflow_nodes():  # type: ignore[no-untyped-def]
+        node = NodeType(node_type, models=(ModelInput("lora_name", 0, folder),))
+        return [WorkflowNodes(ui="tinyui", nodes=(node,), folders={folder: AssetKind.LORA})]
+
+    return module(f"nodes_{node_type}", synapse_workflow_nodes=synapse_workflow_nodes)
+
+
+def test_workflow_node_types_merge_per_ui_and_a_second_description_fails() -> None:
+    registry, warnings = load(
+        [
+            ("core_nodes", nodes_module("TinyLora")),
+            ("extra_nodes", nodes_module("TinyLoraExtra")),
+            ("clash", nodes_module("TinyLora")),
+            ("other_kind", nodes_module("TinyOther", folder="loras_x")),
+        ]
+    )
+    vocabulary = registry.graph_vocabularies["tinyui"]
+    assert sorted(vocabulary.nodes) == ["TinyLora", "TinyLoraExtra", "TinyOther"]
+    assert records(registry)["core_nodes"].contributes == {"nodes": ["tinyui"]}
+    clash = records(registry)["clash"]
+    assert clash.status == "failed" and "node type 'TinyLora' of tinyui is already described" in clash.reason
+    assert len(warnings) == 1
+
+
 def test_strict_mode_reraises() -> None:
     with pytest.raises(PluginLoadError, match="last_wins"):
         load([("dup_policy", duplicate_policy_module())], env={"SYNAPSE_STRICT_PLUGINS": "1"})

@@ -25,6 +25,7 @@ from synapse_core.api.bodies import (
 from synapse_core.api.jobs import Job, JobManager, JobProgressReporter
 from synapse_core.api.security import RequestGuard
 from synapse_core.api.web_routes import web_routers
+from synapse_core.api.workflow_routes import workflow_routes
 from synapse_core.errors import (
     Conflict,
     IntegrityError,
@@ -173,6 +174,7 @@ def create_store_routers(
         _update_routes(router("/updates", "updates"), api),
         _misc_routes(router("", "misc"), api),
         *web_routers(api, guard, router, open_router),
+        workflow_routes(router("/workflows", "workflows"), api),
     ]
     return routers
 

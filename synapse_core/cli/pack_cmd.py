@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 import click
 
@@ -162,11 +163,25 @@ def show(ctx: click.Context, pack: str, as_json: bool) -> None:
 
 
 @click.command()
-@click.argument("pack")
+@click.argument("pack", required=False)
+@click.option("--for", "for_file", type=click.Path(path_type=Path), help="Fetch the models a workflow or image needs.")
+@click.option("--ui", help="With --for: the UI whose view is checked.")
+@click.option("--yes", is_flag=True, help="With --for: fetch without asking.")
 @json_option
 @click.pass_context
-def install(ctx: click.Context, pack: str, as_json: bool) -> None:
-    """Make every file of PACK present in the library (download or copy)."""
+def install(
+    ctx: click.Context, pack: str | None, for_file: Path | None, ui: str | None, yes: bool, as_json: bool
+) -> None:
+    """Make every file of PACK present in the library (download or copy), or with --for FILE the
+    models a workflow or image needs (shown with their sizes before anything is fetched)."""
+    if (pack is None) == (for_file is None):
+        raise click.UsageError("name a PACK or give --for FILE (one of them)")
+    if for_file is not None:
+        from synapse_core.cli.workflow_cmd import install_for
+
+        install_for(ctx, for_file, ui, yes, as_json)
+        return
+    assert pack is not None
     result = state(ctx).store(as_json).install(pack)
 
     def human() -> None:

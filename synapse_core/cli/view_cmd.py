@@ -23,14 +23,34 @@ def _emit_stacks(stacks: dict[str, list[str]], installed: list[str], as_json: bo
 
 
 @click.command()
-@click.argument("pack")
+@click.argument("pack", required=False)
+@click.option(
+    "--for", "for_file", type=click.Path(path_type=Path), help="Switch to a profile made for a workflow or image."
+)
 @ui_option
 @ui_set_option
 @click.option("--sync", is_flag=True, help="Install the pack's missing files first.")
 @json_option
 @click.pass_context
-def use(ctx: click.Context, pack: str, uis: tuple[str, ...], ui_set: str | None, sync: bool, as_json: bool) -> None:
-    """Switch UIs to PACK's work profile, where PACK wins every name conflict."""
+def use(
+    ctx: click.Context,
+    pack: str | None,
+    for_file: Path | None,
+    uis: tuple[str, ...],
+    ui_set: str | None,
+    sync: bool,
+    as_json: bool,
+) -> None:
+    """Switch UIs to PACK's work profile, where PACK wins every name conflict; or with --for FILE
+    to a profile where every model the file names shows under exactly the name it spells."""
+    if (pack is None) == (for_file is None):
+        raise click.UsageError("name a PACK or give --for FILE (one of them)")
+    if for_file is not None:
+        from synapse_core.cli.workflow_cmd import use_for
+
+        use_for(ctx, for_file, uis, as_json)
+        return
+    assert pack is not None
     cli_state = state(ctx)
     current = None if sync else cli_state.switcher().use(pack, uis, ui_set)
     if current is not None:

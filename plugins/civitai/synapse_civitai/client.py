@@ -252,6 +252,19 @@ class CivitaiClient:
             found.extend(data.get("items", []))
         return found
 
+    def version_by_hash(self, value: str) -> dict[str, Any] | None:
+        """GET /api/v1/model-versions/by-hash/{hash}: any hash type Civitai stores (AutoV1, AutoV2,
+        AutoV3, SHA256, CRC32, BLAKE3); None when no file has it (404)."""
+        try:
+            data: dict[str, Any] = self.get_json(
+                f"/api/v1/model-versions/by-hash/{value.upper()}", what=f"Civitai hash {value}"
+            )
+        except UpstreamGone as gone:
+            if gone.upstream == "removed":
+                return None
+            raise
+        return data
+
     def versions_by_hash(self, sha256s: list[str]) -> list[dict[str, Any]]:
         """POST /api/v1/model-versions/by-hash (up to 100 SHA256 per call)."""
         found: list[dict[str, Any]] = []

@@ -345,6 +345,21 @@ class CivitaiSource(Source):
                     found[sha] = self._resolved(models[model_id], version, [file], "pinned", None)
         return found
 
+    @_expects_civitai_shapes
+    def lookup_hash(self, value: str) -> ResolvedPack | None:
+        wanted = value.lower()
+        if not wanted or not all(c in "0123456789abcdef" for c in wanted):
+            return None
+        version = self.client.version_by_hash(wanted)
+        if version is None:
+            return None
+        for file in version.get("files") or []:
+            hashes = {str(v).lower() for v in (file.get("hashes") or {}).values()}
+            if wanted in hashes:
+                model = self.client.model(int(version["modelId"]))
+                return self._resolved(model, version, [file], "pinned", None)
+        return None
+
 
 _CIVITAI_TYPES: dict[str, AssetKind] = {
     "Checkpoint": AssetKind.CHECKPOINT,

@@ -8,6 +8,7 @@ from synapse_core import hookimpl
 
 if TYPE_CHECKING:
     from synapse_core.ui import UIAdapter
+    from synapse_core.workflows.nodes import WorkflowNodes
 
 
 @hookimpl
@@ -16,3 +17,11 @@ def synapse_ui_adapters() -> list[UIAdapter]:
     from synapse_comfyui.adapter import ComfyUIAdapter
 
     return [ComfyUIAdapter()]
+
+
+@hookimpl
+def synapse_workflow_nodes() -> list[WorkflowNodes]:
+    """The node types of ComfyUI workflows that load models (read by ``synapse needs``)."""
+    from synapse_comfyui.workflow_nodes import workflow_nodes
+
+    return [workflow_nodes()]
