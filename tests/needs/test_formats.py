@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import struct
 import zlib
 from typing import Any
 
@@ -380,3 +381,21 @@ def test_custom_loaders_gguf_ipadapter_animatediff(vocabularies) -> None:
         ("configs", ()),
         ("checkpoints", (AssetKind.CHECKPOINT,)),
     ]
+
+
+def test_webp_and_jpeg_xmp_carrying_parameters(vocabularies) -> None:
+    text = infotext("a harbor", "", {"Steps": "20", "Sampler": "Euler a", "Seed": "1", "Model hash": "31e35c80fc"})
+    escaped = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    xmp = (
+        '<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#">'
+        '<rdf:Description xmlns:exif="http://ns.adobe.com/exif/1.0/"><exif:UserComment><rdf:Alt>'
+        f'<rdf:li xml:lang="x-default">{escaped}</rdf:li></rdf:Alt></exif:UserComment>'
+        "</rdf:Description></rdf:RDF></x:xmpmeta>"
+    ).encode()
+    chunks = b"XMP " + struct.pack("<I", len(xmp)) + xmp + (b"\x00" if len(xmp) % 2 else b"")
+    webp = b"RIFF" + struct.pack("<I", 4 + len(chunks)) + b"WEBP" + chunks
+    found = read(webp, vocabularies, "x.webp")
+    assert found.container == "webp" and found.parsed.refs[0].hashes[0].value == "31e35c80fc"
+    segment = b"http://ns.adobe.com/xap/1.0/\x00" + xmp
+    jpeg = b"\xff\xd8\xff\xe1" + struct.pack(">H", len(segment) + 2) + segment + b"\xff\xd9"
+    assert read(jpeg, vocabularies, "x.jpg").parsed.refs[0].name == "[31e35c80fc]"
