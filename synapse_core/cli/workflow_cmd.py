@@ -28,7 +28,8 @@ def _print_report(report: NeedsReport) -> None:
     for need in report.models:
         folder = need.folder or ",".join(k.value for k in need.kinds) or "?"
         click.echo(f"  {_MARK[need.status]:<11} {folder:<16} {need.name}")
-        click.echo(f"  {'':<11} {'':<16} {need.detail}")
+        size = f" ({human_size(need.offer.size)})" if need.offer and need.offer.size is not None else ""
+        click.echo(f"  {'':<11} {'':<16} {need.detail}{size}")
     for problem in report.problems:
         click.echo(f"  problem: {problem}")
     counts = {s: report.count(s) for s in _MARK}

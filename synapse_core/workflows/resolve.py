@@ -365,8 +365,7 @@ class Resolver:
             size=target.size,
             sha256=target.sha256,
         )
-        size = f", {target.size} bytes" if target.size is not None else ""
-        need.detail = f"on {source.display_name}: {target.file_name}{size}"
+        need.detail = f"on {source.display_name}: {target.file_name}"
         return draft
 
 
