@@ -11,6 +11,7 @@ import contextlib
 import errno
 import fcntl
 import hashlib
+import json
 import os
 import stat
 import time
@@ -21,9 +22,9 @@ from typing import Literal
 
 import attrs
 
-from synapse_core.errors import IntegrityError, InvalidInput, SynapseError
+from synapse_core.errors import IntegrityError, InvalidInput, SynapseError, disk_error
 from synapse_core.hashing import HashAhead, file_identity, hash_file
-from synapse_core.layout import StoreLayout, fsync_dir
+from synapse_core.layout import StoreLayout, fsync_dir, is_inside
 
 CHUNK = 4 * 1024 * 1024
 TEMP_GRACE_SECONDS = 24 * 3600
@@ -45,10 +46,53 @@ class Ingested:
     """A hard-linked original and its mode before the blob (the same inode) was made read-only."""
 
 
+class NewBlobs:
+    """data/.mutation-blobs: the blobs a mutation publishes, and the user files whose inode one
+    shares (``--link``, ``--move``) with their mode *before* publishing made it read-only.
+
+    A mutation that fails or is killed removes its blobs that no pack kept and gives those user
+    files their mode back; a killed ``--move`` that was committed finishes (the original goes).
+    Records only while a mutation has it open; no fsync (only a killed process must find it).
+    """
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.open = False
+
+    def record(self, sha256: str, original: Path | None = None, mode: int = 0, ingest: IngestMode = "copy") -> None:
+        """Append one entry, before the blob (or the user's inode) changes."""
+        if not self.open:
+            return
+        entry: dict[str, object] = {"sha256": sha256}
+        if original is not None:
+            entry.update(original=str(original), mode=stat.S_IMODE(mode), ingest=ingest)
+        try:
+            with open(self.path, "a") as handle:
+                handle.write(json.dumps(entry) + "\n")
+        except OSError as exc:
+            raise disk_error(exc, f"recording the blob {sha256[:12]}…") from exc
+
+    def entries(self) -> list[dict[str, object]]:
+        """The entries, skipping a line cut short by a kill."""
+        try:
+            lines = self.path.read_text(errors="replace").splitlines()
+        except FileNotFoundError:
+            return []
+        found = []
+        for line in lines:
+            with contextlib.suppress(ValueError):
+                entry = json.loads(line)
+                if isinstance(entry, dict) and isinstance(entry.get("sha256"), str):
+                    found.append(entry)
+        return found
+
+    def clear(self) -> None:
+        """Forget every entry (the mutation is over)."""
+        self.path.unlink(missing_ok=True)
+
+
 def _disk_error(exc: OSError, what: str) -> SynapseError:
-    if exc.errno == errno.ENOSPC:
-        return SynapseError(f"the disk is full while storing {what}; free some space and try again (nothing was kept)")
-    return SynapseError(f"cannot store {what}: {exc.strerror or exc}")
+    return disk_error(exc, f"storing {what}")
 
 
 def _kernel_copy(src: int, dst: int, size: int) -> int:
@@ -86,6 +130,7 @@ class BlobStore:
         self.layout = layout
         self.ahead = ahead
         self._root = str(layout.blobs_dir)
+        self.new = NewBlobs(layout.data / ".mutation-blobs")
 
     def path(self, sha256: str) -> Path:
         """Where the blob with this hash lives (whether or not it exists)."""
@@ -95,20 +140,40 @@ class BlobStore:
         """Whether the blob is present (string paths: this runs once per resource of every view)."""
         return os.path.isfile(f"{self._root}/{sha256[:2]}/{sha256}")
 
-    def _publish(self, temp: Path, sha256: str) -> bool:
-        """Move a finished temp into place; False if the blob already existed."""
+    def _publish(self, temp: Path, sha256: str, shared: bool = False) -> bool:
+        """Move a finished temp into place; False if the blob already existed. A blob is always
+        a regular file of its own (``shared``: the inode of a ``--link``/``--move`` original)."""
         final = self.path(sha256)
+        info = os.lstat(temp)
+        if not stat.S_ISREG(info.st_mode) or (info.st_nlink > 1 and not shared):
+            temp.unlink()
+            raise IntegrityError(
+                f"{temp} is not a file of the store's own (a link was planted there); nothing was stored"
+            )
+        if not is_inside(self.layout.root, final):
+            raise SynapseError(f"{final.parent} is reached through a symbolic link; 'synapse doctor' names it")
         final.parent.mkdir(parents=True, exist_ok=True)
+        self.new.record(sha256)
         os.chmod(temp, 0o444)
         try:
-            os.link(temp, final)
+            os.link(temp, final, follow_symlinks=False)
         except FileExistsError:
             temp.unlink()
             return False
         except OSError as exc:
             if exc.errno not in (errno.EPERM, errno.ENOTSUP, errno.EXDEV):
-                raise
-            os.replace(temp, final)  # filesystems without hard links
+                temp.unlink(missing_ok=True)
+                raise disk_error(exc, f"publishing a blob into {final.parent}") from exc
+            try:
+                os.replace(temp, final)  # filesystems without hard links
+            except OSError as again:
+                temp.unlink(missing_ok=True)
+                if again.errno == errno.EXDEV:
+                    raise SynapseError(
+                        f"{self.layout.tmp_dir} and {self.layout.blobs_dir} are on different file systems; "
+                        "keep the store's data/ folder on one file system (nothing was stored)"
+                    ) from again
+                raise disk_error(again, f"publishing a blob into {final.parent}") from again
         else:
             temp.unlink()
         if self.layout.durable:
@@ -144,8 +209,7 @@ class BlobStore:
             return self._ingest_copy(source, None, sha256)
         if mode == "move" and source.is_symlink():
             raise InvalidInput(f"{source} is a symbolic link: --move takes the file itself (or use --link)")
-        temp = self.layout.temp_path(self.layout.tmp_dir, "ingest")
-        temp.parent.mkdir(parents=True, exist_ok=True)
+        temp = self.layout.temp_path(self.tmp_dir(), "ingest")
         try:
             if mode == "link":
                 self._link_or_clone(source, temp)
@@ -155,8 +219,10 @@ class BlobStore:
             if exc.errno != errno.EXDEV:
                 raise _disk_error(exc, str(source)) from exc
             return self._ingest_copy(source, None, sha256)
-        shared = os.stat(temp).st_ino == before.st_ino
-        created = self._publish(temp, sha256)
+        shared = os.path.samestat(os.stat(temp), source.stat())
+        if shared:
+            self.new.record(sha256, Path(os.path.realpath(source)), before.st_mode, mode)
+        created = self._publish(temp, sha256, shared)
         return Ingested(sha256, size, created, (source, before.st_mode) if shared and created else None)
 
     def hash_source(self, source: Path, before: os.stat_result, progress: Progress | None) -> tuple[str, int]:
@@ -190,8 +256,7 @@ class BlobStore:
 
     def writer(self, what: str, expected_sha256: str | None = None, expected_size: int | None = None) -> BlobWriter:
         """A writer that hashes while it writes, then publishes (or discards) the blob."""
-        self.layout.tmp_dir.mkdir(parents=True, exist_ok=True)
-        temp = self.layout.temp_path(self.layout.tmp_dir, "ingest")
+        temp = self.layout.temp_path(self.tmp_dir(), "ingest")
         return BlobWriter(self, temp, what, expected_sha256, expected_size)
 
     def verify(self, sha256: str) -> bool:
@@ -215,6 +280,26 @@ class BlobStore:
             with contextlib.suppress(OSError):
                 os.chmod(path, stat.S_IMODE(mode))
 
+    def roll_back_new(self, referenced: set[str]) -> None:
+        """After a failed or killed mutation: its new blobs that no pack kept go, and the user
+        files they shared get their mode back; a kept ``--move`` finishes (the original goes,
+        the blob holds its bytes). Then the record is cleared."""
+        for entry in self.new.entries():
+            sha256, original = str(entry["sha256"]), entry.get("original")
+            blob = self.path(sha256)
+            with contextlib.suppress(OSError):
+                if sha256 not in referenced:
+                    blob.unlink(missing_ok=True)
+                    if original is not None and stat.S_ISREG(os.lstat(str(original)).st_mode):
+                        os.chmod(str(original), int(str(entry["mode"])))
+                elif (
+                    original is not None
+                    and entry.get("ingest") == "move"
+                    and os.path.samestat(os.lstat(str(original)), os.lstat(blob))
+                ):
+                    os.unlink(str(original))
+        self.new.clear()
+
     def remove(self, sha256: str) -> None:
         """Delete a blob (gc)."""
         path = self.path(sha256)
@@ -228,12 +313,21 @@ class BlobStore:
         os.replace(self.path(sha256), target)
         return target
 
+    def tmp_dir(self) -> Path:
+        """data/tmp/, created if needed; refused when a symlink leads it out of the store."""
+        tmp = self.layout.tmp_dir
+        if tmp.is_symlink() or not is_inside(self.layout.root, tmp / "probe"):
+            raise SynapseError(f"{tmp} is a symbolic link; remove it (Synapse recreates the folder)")
+        tmp.mkdir(parents=True, exist_ok=True)
+        return tmp
+
     def clean_temps(self, now: float | None = None) -> int:
         """Remove temps and partial downloads older than their grace period; return how many."""
         now = time.time() if now is None else now
         removed = 0
-        if not self.layout.tmp_dir.is_dir():
-            return 0
+        tmp = self.layout.tmp_dir
+        if not tmp.is_dir() or tmp.is_symlink() or not is_inside(self.layout.root, tmp / "probe"):
+            return 0  # never clean a folder a link leads to
         for entry in os.scandir(self.layout.tmp_dir):
             grace = PARTIAL_GRACE_SECONDS if ".part" in entry.name else TEMP_GRACE_SECONDS
             if entry.is_file(follow_symlinks=False) and now - entry.stat().st_mtime > grace:

@@ -8,11 +8,14 @@ published as a blob.
 from __future__ import annotations
 
 import contextlib
+import errno
 import functools
 import hashlib
+import io
 import json
 import os
 import queue
+import stat
 import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -20,9 +23,10 @@ from pathlib import Path
 from typing import Any
 
 from synapse_core.blobs import CHUNK, BlobStore, Ingested, IngestMode
-from synapse_core.errors import IntegrityError, InvalidInput, PluginError, SynapseError
-from synapse_core.layout import write_bytes_atomic
+from synapse_core.errors import IntegrityError, InvalidInput, PluginError, SourceError, SynapseError, disk_error
+from synapse_core.layout import is_inside, write_bytes_atomic
 from synapse_core.models import Pack
+from synapse_core.names import is_sha256, problem_with_name
 from synapse_core.progress import NoProgress, Progress
 from synapse_core.sources import FetchTarget, Source
 
@@ -38,6 +42,19 @@ def _write_all(handle: Any, data: bytes | memoryview) -> None:
     view = memoryview(data)
     while view:
         view = view[handle.write(view) :]
+
+
+def target_problem(target: FetchTarget) -> str | None:
+    """Why a file a source describes cannot be fetched, or None: every value a source (a
+    network) hands over is checked before it becomes part of a path, a name or a number."""
+    name = target.file_name
+    if not isinstance(name, str) or problem_with_name(name) is not None:
+        return f"the file name {str(name)[:80]!r} cannot be a file name ({problem_with_name(str(name))})"
+    if target.sha256 is not None and not is_sha256(target.sha256):
+        return f"{name}: the sha256 {str(target.sha256)[:80]!r} is not 64 lower-case hex digits"
+    if target.size is not None and (type(target.size) is not int or target.size < 0):
+        return f"{name}: the size {str(target.size)[:40]!r} is not a byte count"
+    return None
 
 
 class _BackgroundHash:
@@ -88,9 +105,11 @@ class PartialDownload:
         self.blobs = blobs
         self.target = target
         self.progress = progress
+        problem = target_problem(target)
+        if problem is not None:
+            raise SourceError(f"cannot download {problem}; nothing was stored")
         key = target.sha256 or hashlib.sha256((target.url or target.file_name).encode()).hexdigest()[:32]
-        tmp = blobs.layout.tmp_dir
-        tmp.mkdir(parents=True, exist_ok=True)
+        tmp = blobs.tmp_dir()
         self.part = tmp / f"{key}.part"
         self.meta = tmp / f"{key}.part.json"
         self._hash = _BackgroundHash(hashlib.sha256())
@@ -98,10 +117,32 @@ class PartialDownload:
         self._unhashed_size = 0
         self._announced = False
         self._validator = self._read_validator()
-        self._handle = open(self.part, "ab", buffering=0)  # noqa: SIM115 - closed in finish()/abort()
-        self._offset = self._flushed = self._handle.tell()
+        self._handle = self._open_part()
+        self._offset = self._flushed = os.fstat(self._handle.fileno()).st_size
         if self._offset:
             self._hash_existing()
+
+    def _open_part(self) -> io.FileIO:
+        """The partial file, never through a link: a symlink or a hard-linked file planted at
+        its name is removed (the name only) and a fresh file created."""
+        if not is_inside(self.blobs.layout.root, self.part):
+            raise SynapseError(f"{self.part.parent} is reached through a symbolic link; remove it and try again")
+        flags = os.O_RDWR | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC
+        for _ in range(3):
+            try:
+                fd = os.open(self.part, flags, 0o644)
+            except OSError as exc:
+                if exc.errno != errno.ELOOP:
+                    raise disk_error(exc, f"downloading {self.target.file_name}") from exc
+            else:
+                info = os.fstat(fd)
+                if stat.S_ISREG(info.st_mode) and info.st_nlink == 1:
+                    return io.FileIO(fd, "a+")
+                os.close(fd)
+            os.unlink(self.part)  # the name only: a link's target is not touched
+            self.meta.unlink(missing_ok=True)
+            flags |= os.O_EXCL
+        raise SynapseError(f"{self.part} keeps being replaced; is another program writing into {self.part.parent}?")
 
     def _read_validator(self) -> str | None:
         try:
@@ -111,9 +152,10 @@ class PartialDownload:
             return None
 
     def _hash_existing(self) -> None:
-        with open(self.part, "rb") as handle:
-            while chunk := handle.read(CHUNK):
-                self._hash.digest.update(chunk)
+        fd, offset = self._handle.fileno(), 0
+        while chunk := os.pread(fd, CHUNK, offset):
+            self._hash.digest.update(chunk)
+            offset += len(chunk)
 
     @property
     def offset(self) -> int:
@@ -197,6 +239,7 @@ class PartialDownload:
         """Check size and hash, then publish the blob; a mismatch deletes the partial."""
         self._hash_unhashed()  # the last batch hashes while the file is synced
         os.fsync(self._handle.fileno())
+        ours = os.fstat(self._handle.fileno())
         self._handle.close()
         self._hash.wait()
         sha256, size = self._hash.digest.hexdigest(), self._offset
@@ -209,6 +252,12 @@ class PartialDownload:
         if problem:
             self.discard()
             raise IntegrityError(f"{expected.file_name}: {problem}; nothing was stored, try 'install' again")
+        try:
+            replaced = not os.path.samestat(ours, os.lstat(self.part))
+        except FileNotFoundError:
+            replaced = True
+        if replaced:
+            raise SynapseError(f"{self.part} was replaced during the download; nothing was stored, try again")
         created = self.blobs._publish(self.part, sha256)
         self.meta.unlink(missing_ok=True)
         return Ingested(sha256, size, created)

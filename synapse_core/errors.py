@@ -7,6 +7,7 @@ with :attr:`SynapseError.exit_code`; the HTTP API maps :attr:`code` to a status.
 
 from __future__ import annotations
 
+import errno
 from collections.abc import Iterable
 
 
@@ -96,3 +97,13 @@ class UpstreamGone(SourceError):
     def __init__(self, message: str, upstream: str = "removed") -> None:
         super().__init__(message)
         self.upstream = upstream
+
+
+def disk_error(exc: OSError, doing: str) -> SynapseError:
+    """An OSError met while writing into the store, as one line that says what to do
+    (``doing``: e.g. "storing style.safetensors")."""
+    if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        return SynapseError(f"the disk is full while {doing}; free some space and try again (nothing was kept)")
+    if exc.errno == errno.EROFS:
+        return SynapseError(f"the file system is read-only while {doing}; nothing was changed")
+    return SynapseError(f"{doing} failed: {exc.strerror or exc}")

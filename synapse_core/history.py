@@ -57,10 +57,40 @@ class StateHistory:
         if not ignore.exists():
             ignore.write_text("*.tmp\n")
 
+    def stale_locks(self) -> list[Path]:
+        """Lock files a killed git left in state/.git (index, HEAD, config, refs)."""
+        git_dir = self.state_dir / ".git"
+        if not git_dir.is_dir():
+            return []
+        found = [git_dir / f"{name}.lock" for name in ("index", "HEAD", "config", "packed-refs")]
+        found = [p for p in found if p.is_file()]
+        refs = git_dir / "refs"
+        return found + (sorted(p for p in refs.rglob("*.lock") if p.is_file()) if refs.is_dir() else [])
+
+    def _index_broken(self) -> str | None:
+        """git's complaint when the index cannot be read, else None."""
+        if not self.enabled or not (self.state_dir / ".git" / "index").exists():
+            return None
+        result = subprocess.run(
+            [str(self.git), "-C", str(self.state_dir), "ls-files", "--stage"], capture_output=True, text=True
+        )
+        return (result.stderr.strip().splitlines() or ["unreadable"])[-1] if result.returncode != 0 else None
+
+    def problems(self) -> list[str]:
+        """What a killed git left: stale lock files, an index it cannot read."""
+        found = [f"stale lock {p.relative_to(self.state_dir)}" for p in self.stale_locks()]
+        broken = self._index_broken()
+        return found + ([f"the index is broken ({broken})"] if broken else [])
+
     def recover(self) -> None:
-        """Remove the index lock a killed git left behind (call only under the store lock,
-        when no git of ours can be running)."""
-        (self.state_dir / ".git" / "index.lock").unlink(missing_ok=True)
+        """Remove the lock files a killed git left behind and rebuild an index it left broken
+        (call only under the store lock, when no git of ours can be running)."""
+        for lock in self.stale_locks():
+            lock.unlink(missing_ok=True)
+        if self._index_broken() is not None:
+            (self.state_dir / ".git" / "index").unlink()
+            if self._run("rev-parse", "--verify", "-q", "HEAD", check=False).strip():
+                self._run("reset", "-q")  # the index from HEAD; the files are left as they are
 
     def changed_paths(self) -> list[str]:
         """Paths under state/ with uncommitted changes (relative, posix)."""

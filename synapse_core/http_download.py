@@ -18,6 +18,7 @@ only get the bytes there.
 from __future__ import annotations
 
 import email.utils
+import logging
 import random
 import re
 import time
@@ -29,9 +30,11 @@ from urllib.parse import unquote, urlsplit
 import attrs
 import httpx
 
-from synapse_core.errors import IntegrityError
+from synapse_core.errors import IntegrityError, SourceError
 from synapse_core.http_transport import READINTO, DownloadTransport
 from synapse_core.sources import DownloadSink
+
+log = logging.getLogger("synapse")
 
 T = TypeVar("T")
 Readinto = Callable[[memoryview], int]
@@ -47,15 +50,36 @@ class Retryable(Exception):
         self.retry_after = retry_after
 
 
+MAX_WAIT_SECONDS = 60.0
+"""The longest a server's Retry-After is waited for; asking for more gives up at once."""
+
+
+class WaitTooLong(SourceError):
+    """The server asks to wait longer than :data:`MAX_WAIT_SECONDS` (Retry-After)."""
+
+
+def _duration(seconds: float) -> str:
+    """'3 h', '2 days': a wait as people say it."""
+    if seconds >= 2 * 86400:
+        return f"{seconds / 86400:.0f} days"
+    if seconds >= 3600:
+        return f"{seconds / 3600:.0f} h"
+    return f"{seconds / 60:.0f} min"
+
+
 @attrs.define
 class Backoff:
-    """Retries with exponential backoff and jitter (at most 30 s, or what Retry-After asks, up to 60 s)."""
+    """Retries with exponential backoff and jitter (at most 30 s, or what Retry-After asks, up to
+    60 s; a server asking for more is given up on at once, with its time). Each wait is said
+    (the "synapse" logger's warning, shown on stderr by the CLI)."""
 
     retries: int = 5
     base: float = 1.0
     sleep: Callable[[float], None] = time.sleep
 
-    def run(self, attempt: Callable[[], T], give_up: Callable[[Retryable, int], Exception]) -> T:
+    def run(
+        self, attempt: Callable[[], T], give_up: Callable[[Retryable, int], Exception], what: str = "the request"
+    ) -> T:
         """``attempt()`` until it does not raise Retryable; then ``give_up(last, tries)`` is raised."""
         for number in range(self.retries + 1):
             try:
@@ -65,7 +89,16 @@ class Backoff:
                     raise give_up(exc, number + 1) from None
                 delay = min(30.0, self.base * 2**number) * random.uniform(0.5, 1.0)
                 if exc.retry_after is not None:
-                    delay = min(max(delay, exc.retry_after), 60.0)
+                    if exc.retry_after > MAX_WAIT_SECONDS:
+                        until = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(time.time() + exc.retry_after))
+                        raise WaitTooLong(
+                            f"{what}: the server asks to wait {_duration(exc.retry_after)} ({exc.reason}, "
+                            f"Retry-After); try again after {until}"
+                        ) from None
+                    delay = max(delay, exc.retry_after)
+                log.warning(
+                    "%s: %s; trying again in %.0f s (%d of %d)", what, exc.reason, delay, number + 1, self.retries
+                )
                 self.sleep(delay)
         raise AssertionError("unreachable")
 

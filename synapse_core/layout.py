@@ -11,6 +11,8 @@ import errno
 import fcntl
 import json
 import os
+import re
+import shutil
 import threading
 import uuid
 from collections.abc import Iterator, Sequence
@@ -18,7 +20,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from synapse_core.errors import NotInitialised, StateFileInvalid, SynapseError
+from synapse_core.errors import NotInitialised, StateFileInvalid, SynapseError, disk_error
 
 if TYPE_CHECKING:
     from pydantic import BaseModel
@@ -50,6 +52,8 @@ class StoreLayout:
         self.tmp_dir = self.data / "tmp"
         self.quarantine_dir = self.data / "quarantine"
         self.runtime_file = self.data / "runtime.json"
+        self.update_checks_file = self.data / "update-checks.json"
+        self.hash_cache_file = self.data / "hash-cache.json"
         self.lock_file = self.data / ".lock"
         self.mutation_marker = self.data / ".mutation"
         """Present while a command changes state: finding it later means that command was killed."""
@@ -105,6 +109,14 @@ class StoreLayout:
         """data/views/<ui>/active (a symlink to profiles/<top of stack>)"""
         return self.views_dir / ui / "active"
 
+    def holds(self, path: Path) -> bool:
+        """Whether ``path``, or what its links lead to, is inside the store root."""
+        root = os.path.realpath(self.root)
+        return any(
+            candidate == root or candidate.startswith(root + os.sep)
+            for candidate in (os.path.realpath(path), os.path.abspath(path))
+        )
+
     def is_initialised(self) -> bool:
         """Whether `store init` has run here."""
         return self.config_file.is_file()
@@ -113,6 +125,26 @@ class StoreLayout:
         """Raise a clear error if there is no store at the root."""
         if not self.is_initialised():
             raise NotInitialised(f"no store at {self.root}; run 'synapse store init' (or pass --root)")
+
+    def leftovers(self) -> list[Path]:
+        """Temps, staging trees and probes that a killed process of ours left behind: each name
+        carries its writer's pid, and only those of processes that are gone are listed."""
+        patterns = [
+            (self.data, ".*.tmp"),
+            (self.state, ".*.tmp"),
+            (self.state, "*/*/.*.tmp"),
+            (self.views_dir, ".symlink-probe-*"),
+            (self.views_dir, "*/.symlink-probe-*"),
+            (self.views_dir, "*/.active-*"),
+            (self.views_dir, "*/profiles/.staging-*"),
+            (self.views_dir, "*/profiles/.old-*"),
+        ]
+        found = []
+        for folder, pattern in patterns:
+            for path in sorted(folder.glob(pattern)) if folder.is_dir() else ():
+                if is_inside(self.root, path) and not _writer_alive(path.name):
+                    found.append(path)
+        return found
 
     def temp_path(self, directory: Path, prefix: str) -> Path:
         """A temp name unique to this process and call, inside ``directory``."""
@@ -133,6 +165,43 @@ def _syncfs(folder: Path) -> None:
         os.close(fd)
 
 
+_WRITER_PID = re.compile(r"[.-](\d+)[.-][0-9a-f]{8,12}(?:\.tmp)?$")
+
+
+def _writer_alive(name: str) -> bool:
+    """Whether the process whose pid a temp's name carries still runs (a name without one: no)."""
+    match = _WRITER_PID.search(name)
+    if match is None or int(match[1]) == os.getpid():
+        return False
+    try:
+        os.kill(int(match[1]), 0)
+    except ProcessLookupError:
+        return False
+    except OSError:
+        return True  # it exists, as another user
+    return True
+
+
+def is_inside(root: Path, path: Path) -> bool:
+    """Whether ``path``'s folder is under ``root`` through real folders only: no symlink on the
+    way, so deleting or writing ``path`` cannot reach outside the store."""
+    try:
+        relative = path.parent.relative_to(root)
+    except ValueError:
+        return False
+    return os.path.realpath(path.parent) == os.path.normpath(os.path.join(os.path.realpath(root), relative))
+
+
+def remove_leftover(root: Path, path: Path) -> None:
+    """Delete a file, link or folder tree inside the store, never following a symlink."""
+    if not is_inside(root, path):
+        return
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path, ignore_errors=True)
+    else:
+        path.unlink(missing_ok=True)
+
+
 def fsync_dir(path: Path) -> None:
     """Make a rename inside ``path`` durable."""
     fd = os.open(path, os.O_RDONLY)
@@ -148,7 +217,7 @@ def write_bytes_atomic(path: Path, data: bytes, *, sync: bool = True) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.parent / f".{path.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp"
     try:
-        with open(tmp, "wb") as handle:
+        with open(tmp, "xb") as handle:  # a fresh file: never through a link planted at the name
             handle.write(data)
             if sync:
                 handle.flush()
@@ -233,7 +302,15 @@ class StoreLock:
         with self._local:
             if self._depth == 0 and os.environ.get(NO_LOCK_SWITCH) != "1":
                 self.path.parent.mkdir(parents=True, exist_ok=True)
-                self._fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+                try:
+                    self._fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o644)
+                except OSError as exc:
+                    what = {errno.EISDIR: "is a folder", errno.ELOOP: "is a symbolic link"}.get(exc.errno or 0)
+                    if what is None:
+                        raise disk_error(exc, f"locking the store ({self.path})") from exc
+                    raise SynapseError(
+                        f"cannot lock the store: {self.path} {what}; remove it (Synapse recreates it)"
+                    ) from exc
                 try:
                     fcntl.flock(self._fd, fcntl.LOCK_EX)
                 except OSError as exc:  # e.g. a filesystem without locks: correctness does not rely on it

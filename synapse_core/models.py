@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints, field_validator, model_validator
 
 from synapse_core.kinds import AssetKind
 
@@ -66,6 +66,16 @@ class ResourceSpec(StrictModel):
     kind: AssetKind
     expose: str
     prefer: dict[str, str] = Field(default_factory=dict)
+
+    @field_validator("expose")
+    @classmethod
+    def _relative_inside_the_view(cls, expose: str) -> str:
+        from synapse_core.names import problem_with_relative_path
+
+        problem = problem_with_relative_path(expose)
+        if problem is not None:
+            raise ValueError(f"{expose!r} cannot be a file name in a view: {problem}")
+        return expose
 
 
 class Pack(StrictModel):

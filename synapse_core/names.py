@@ -9,7 +9,20 @@ from synapse_core.errors import InvalidInput
 
 _WINDOWS_RESERVED = {"CON", "PRN", "AUX", "NUL"} | {f"{p}{n}" for p in ("COM", "LPT") for n in range(1, 10)}
 _FORBIDDEN_CHARS = set('/\\<>:"|?*')
+# control, format (zero-width, bidi overrides), surrogate, private-use, unassigned, line/paragraph separators
+_INVISIBLE_CATEGORIES = frozenset({"Cc", "Cf", "Cs", "Co", "Cn", "Zl", "Zp"})
 MAX_NAME_LENGTH = 120
+SHA256_HEX = re.compile(r"[0-9a-f]{64}")
+
+
+def is_invisible(char: str) -> bool:
+    """Whether a character shows nothing, or changes how its neighbours show (U+200B, U+202E)."""
+    return unicodedata.category(char) in _INVISIBLE_CATEGORIES
+
+
+def is_sha256(value: object) -> bool:
+    """Whether ``value`` is a sha256 as the store names blobs: 64 lower-case hex digits."""
+    return isinstance(value, str) and SHA256_HEX.fullmatch(value) is not None
 
 
 def problem_with_name(name: str) -> str | None:
@@ -21,14 +34,25 @@ def problem_with_name(name: str) -> str | None:
     bad = sorted({c for c in name if c in _FORBIDDEN_CHARS})
     if bad:
         return f"it contains {' '.join(repr(c) for c in bad)}"
-    if any(unicodedata.category(c) == "Cc" for c in name):
-        return "it contains control characters"
+    if any(is_invisible(c) for c in name):
+        return "it contains invisible or control characters (such as U+200B or U+202E)"
     if name.split(".")[0].upper().rstrip() in _WINDOWS_RESERVED:
         return "it is a name Windows reserves"
     if name[-1] in ". " or name[0] == " ":
         return "it starts with a space or ends with a dot or space"
     if len(name) > MAX_NAME_LENGTH:
         return f"it is longer than {MAX_NAME_LENGTH} characters"
+    return None
+
+
+def problem_with_relative_path(path: str) -> str | None:
+    """Why ``path`` ('name' or 'folder/name') cannot be a relative path inside a folder, or None."""
+    if path.startswith("/"):
+        return "it is an absolute path"
+    for part in path.split("/"):
+        problem = problem_with_name(part)
+        if problem is not None:
+            return problem
     return None
 
 
@@ -48,6 +72,7 @@ def sanitize_file_name(raw: str, fallback: str = "file") -> str:
     name = unicodedata.normalize("NFC", raw)
     name = name.replace("/", "_").replace("\\", "_")
     name = "".join("_" if c in _FORBIDDEN_CHARS or unicodedata.category(c) == "Cc" else c for c in name)
+    name = "".join(c for c in name if not is_invisible(c))
     name = re.sub(r"\.{2,}", ".", name).strip(" .")
     stem, dot, ext = name.partition(".")
     if stem.rstrip().upper() in _WINDOWS_RESERVED:

@@ -8,8 +8,8 @@ from pathlib import Path
 import attrs
 
 from synapse_core.blobs import BlobStore, Ingested, IngestMode
-from synapse_core.downloads import Fetcher
-from synapse_core.errors import Conflict, InvalidInput, SourceError, SynapseError
+from synapse_core.downloads import Fetcher, target_problem
+from synapse_core.errors import Conflict, InvalidInput, PluginError, SourceError, SynapseError
 from synapse_core.layout import write_json
 from synapse_core.models import LockedResource, Pack, PackLock, PreviewIndex, PreviewInfo
 from synapse_core.names import check_pack_name, sanitize_file_name, sanitize_pack_name
@@ -21,7 +21,16 @@ from synapse_core.results import (
     PackSummary,
     ResourceStatus,
 )
-from synapse_core.sources import FetchTarget, ImportRequest, PreviewImage, ResolvedPack, ResolvedResource, Source
+from synapse_core.sources import (
+    MAX_DESCRIPTION_CHARS,
+    MAX_PREVIEW_BYTES,
+    FetchTarget,
+    ImportRequest,
+    PreviewImage,
+    ResolvedPack,
+    ResolvedResource,
+    Source,
+)
 from synapse_core.state import StateFiles
 
 MAX_PREVIEWS = 4
@@ -38,8 +47,22 @@ class PackService:
 
     def resolve(self, request: ImportRequest) -> tuple[Source, ResolvedPack]:
         """Ask the source that understands the reference for a pack draft (no state change)."""
+        if os.path.lexists(request.ref) and self.files.layout.holds(Path(request.ref)):
+            raise self._inside_the_store(request.ref)
         source = self.registry.source_for(request.ref)
-        resolved = source.resolve(request)
+        try:
+            resolved = source.resolve(request)
+        except SynapseError:
+            raise
+        except Exception as exc:  # a plugin's bug (or a ValidationError of what it built) is one line
+            raise PluginError(f"source '{source.name}' failed to resolve {request.ref}: {type(exc).__name__}") from exc
+        for resource in resolved.resources:
+            problem = target_problem(resource.target)
+            if problem is not None:
+                raise SourceError(f"{source.display_name} answered with unusable data: {problem}; nothing was stored")
+            local = source.local_path(resolved.pack, resource.target)
+            if local is not None and self.files.layout.holds(local):
+                raise self._inside_the_store(str(local))
         name = check_pack_name(resolved.pack.name if request.name is None else request.name)
         self.check_name_free(name)
         resolved.pack.name = name
@@ -70,6 +93,12 @@ class PackService:
         if doubled:
             raise InvalidInput(f"{request.ref}: several files would become the pack {doubled[0]}; rename one")
         return source, resolved
+
+    def _inside_the_store(self, path: str) -> InvalidInput:
+        root = self.files.layout.root
+        return InvalidInput(
+            f"{path} is inside the store ({root}), whose blobs and views are its own; import from outside it"
+        )
 
     def mark_upstream(self, name: str, upstream: str) -> None:
         """Record whether the source still serves a pack ('ok', 'removed', 'archived'); its metadata stays."""
@@ -102,6 +131,9 @@ class PackService:
             ingested = fetched.get(id(resource.target))
             lock.resources[resource.spec.id] = lock_entry(resource.target, ingested)
         warnings = []
+        if pack.description and len(pack.description) > MAX_DESCRIPTION_CHARS:
+            warnings.append(f"the description ({len(pack.description)} characters) was cut to {MAX_DESCRIPTION_CHARS}")
+            pack.description = pack.description[:MAX_DESCRIPTION_CHARS]
         if mode != "copy" and not any(source.local_path(pack, r.target) for r in resolved.resources):
             warnings.append(f"--{mode} applies to local files only; {source.name} files are downloaded")
         for resource in jobs:
@@ -140,6 +172,8 @@ class PackService:
                 if problem is None:
                     path.unlink()
                     continue
+            except FileNotFoundError:
+                continue  # the store's inode already: the mutation finished the move
             except OSError as exc:
                 problem = exc.strerror or str(exc)
             warnings.append(f"{path} was imported but not deleted: {problem}")
@@ -186,6 +220,9 @@ class PackService:
         for preview in previews[:MAX_PREVIEWS]:
             try:
                 data = source.fetch_preview(preview)
+                if len(data) > MAX_PREVIEW_BYTES:
+                    warnings.append(f"preview {preview.file_name} skipped: larger than {MAX_PREVIEW_BYTES >> 20} MiB")
+                    continue
                 folder.mkdir(parents=True, exist_ok=True)
                 file = sanitize_file_name(preview.file_name)
                 (folder / file).write_bytes(data)

@@ -79,9 +79,17 @@ class ResolvedResource:
     target: FetchTarget
 
 
+MAX_PREVIEW_BYTES = 16 * 1024 * 1024
+"""A preview larger than this is skipped (with a warning): previews are committed under state/."""
+MAX_DESCRIPTION_CHARS = 64 * 1024
+"""A pack description longer than this is cut (with a warning): it is stored in pack.json."""
+
+
 @attrs.frozen
 class PreviewImage:
-    """A preview the core stores under ``resources/previews/``; failures never fail an import."""
+    """A preview the core stores under ``resources/previews/``; failures never fail an import.
+
+    Sources read at most :data:`MAX_PREVIEW_BYTES` of it; the core skips a larger one."""
 
     file_name: str
     url: str

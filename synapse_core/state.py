@@ -248,9 +248,13 @@ class StateFiles:
         self._touch(self.layout.pack_dir(name))
 
     def delete_pack(self, name: str) -> None:
-        """Remove a pack's folder from state/."""
-        shutil.rmtree(self.layout.pack_dir(name))
-        self._touch(self.layout.pack_dir(name))
+        """Remove a pack's folder from state/ (a symlink in its place: the link only)."""
+        folder = self.layout.pack_dir(name)
+        if folder.is_symlink():
+            folder.unlink()
+        else:
+            shutil.rmtree(folder)
+        self._touch(folder)
 
     def profile_names(self) -> list[str]:
         """Every profile, global first."""

@@ -16,7 +16,7 @@ from contextlib import contextmanager
 from datetime import timedelta
 from pathlib import Path
 
-from synapse_core import installs
+from synapse_core import installs, recovery
 from synapse_core.blobs import BlobStore, IngestMode
 from synapse_core.discovery import Discovery
 from synapse_core.downloads import Fetcher
@@ -48,6 +48,7 @@ from synapse_core.packs import PackService
 from synapse_core.plugins import PluginRegistry
 from synapse_core.profiles import ProfileService
 from synapse_core.progress import NoProgress, Progress
+from synapse_core.recovery import Recovery
 from synapse_core.results import (
     AttachResult,
     BatchImportResult,
@@ -173,6 +174,7 @@ class Store:
             self.marker.write(message)
             self.files.touched = set()
             change = Mutation(message)
+            self.blobs.new.open = True
             try:
                 change.notes += self._keep_what_uis_wrote()
                 yield change
@@ -181,8 +183,12 @@ class Store:
             except BaseException:
                 self.files.touched = None
                 self.history.discard_changes()  # a rollback that fails keeps the marker: the next command retries
+                self.blobs.roll_back_new(set(self.referenced_blobs()))
                 self.marker.remove()
                 raise
+            finally:
+                self.blobs.new.open = False
+            self.blobs.roll_back_new(set(self.referenced_blobs()))  # kept: nothing to undo; a --move finishes
             changed = self.files.touched_packs() | manual
             self.files.touched = None
             self.marker.write(message, phase="views")
@@ -197,6 +203,7 @@ class Store:
         self.history.recover()
         found = self.marker.read()
         if found is None:
+            self.recovery.remove_leftovers()
             return False
         if not force and not found.owner_gone():
             raise Conflict(
@@ -205,6 +212,9 @@ class Store:
             )
         if found.phase == "state":
             self.history.discard_changes()
+        # its new blobs that no pack kept go, the user files they shared get their mode back
+        self.blobs.roll_back_new(set(self.referenced_blobs()))
+        self.recovery.remove_leftovers()
         return True
 
     def _record_hand_edits(self) -> set[str]:
@@ -263,6 +273,7 @@ class Store:
         created = not self.layout.is_initialised()
         check_symlinks(self.layout.views_dir)
         with self.lock.hold():
+            self.recovery.remove_leftovers()
             for folder in (self.layout.packs_dir, self.layout.profiles_dir, self.layout.blobs_dir, self.layout.tmp_dir):
                 folder.mkdir(parents=True, exist_ok=True)
             uis = sorted(self.registry.ui_adapters)
@@ -401,7 +412,7 @@ class Store:
 
     def update_checks(self) -> UpdateChecks:
         """When each pack was last checked for updates and what was found (asks no source)."""
-        path = self.layout.data / "update-checks.json"
+        path = self.layout.update_checks_file
         return read_model(path, UpdateChecks) if path.is_file() else UpdateChecks()
 
     def check_updates(self, names: Sequence[str] = (), *, max_age: timedelta | None = None) -> UpdatePlan:
@@ -420,12 +431,13 @@ class Store:
         answers = service.check([p for p in due if p.policy == "follow_latest"])
         plan = service.plan(due, answers, {})
         plan.skipped_recent = sorted(p.name for p in packs if p.name in recent)
-        for name, info in answers.items():
-            checks.packs[name] = UpdateCheck(
-                last_checked=now, status=info.status, latest_version_id=info.latest_version_id
-            )
-        with self.lock.hold():
-            write_json(self.layout.data / "update-checks.json", checks)
+        with self.lock.hold():  # read again: another check may have written meanwhile, keep its entries
+            checks = self.update_checks()
+            for name, info in answers.items():
+                checks.packs[name] = UpdateCheck(
+                    last_checked=now, status=info.status, latest_version_id=info.latest_version_id
+                )
+            write_json(self.layout.update_checks_file, checks)
         return plan
 
     def update(
@@ -672,6 +684,11 @@ class Store:
     # -- maintenance -------------------------------------------------------------
 
     @property
+    def recovery(self) -> Recovery:
+        """What killed commands leave (temps, git locks), the caches, the global profile: doctor's checks."""
+        return Recovery(self.files, self.history)
+
+    @property
     def maintenance(self) -> Maintenance:
         """gc, du and the doctor's checks."""
         return Maintenance(self.files, self.blobs, self.views, self.keeper)
@@ -735,12 +752,13 @@ class Store:
         self.layout.require_initialised()
         notes: list[str] = []
         with self.lock.hold():
-            interrupted = self._interrupted_command()
+            interrupted = self._interrupted_command() + self.recovery.check(fix=False)
             if not (fix or rebuild_views):
                 checks, problems = self.maintenance.check(verify_blobs=verify_blobs, fix=False, rebuild_views=False)
                 problems += self._install_problems(False)
         if fix or rebuild_views:
             with self.mutation("doctor --fix", force_recover=True) as change:
+                self.recovery.repair()  # leftovers and git's locks went with the recovery above
                 change.notes += self._keep_what_uis_wrote(full=True)
                 checks, problems = self.maintenance.check(
                     verify_blobs=verify_blobs, fix=True, rebuild_views=rebuild_views
@@ -749,7 +767,7 @@ class Store:
             problems += self._install_problems(True)
             for problem in interrupted:
                 problem.fixed = True
-        checks, problems = ["no interrupted command", *checks, installs.CHECK], interrupted + problems
+        checks, problems = ["no interrupted command", *recovery.CHECKS, *checks, installs.CHECK], interrupted + problems
         failures = [f"{r.name}: {r.reason}" for r in self.registry.records if r.status == "failed"]
         return DoctorReport(
             checks=checks,

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
+from synapse_core.downloads import target_problem
 from synapse_core.errors import Conflict, InvalidInput, SynapseError
 from synapse_core.models import LockedResource, Pack, PackLock, ResourceSpec, utc_now
 from synapse_core.packs import lock_entry
@@ -91,6 +92,12 @@ class UpdateService:
             except Exception as exc:  # a broken plugin fails its packs, not the command
                 reason = f"source '{provider}' failed: {type(exc).__name__}: {exc}"
                 answers.update({p.name: UpdateInfo(status="failed", message=reason) for p in group})
+        for name, info in answers.items():
+            problem = next((p for f in info.files if (p := target_problem(f.target))), None)
+            if problem is not None:
+                answers[name] = UpdateInfo(
+                    status="failed", message=f"the source answered with unusable data: {problem}"
+                )
         return answers
 
     def plan(self, packs: Sequence[Pack], answers: Mapping[str, UpdateInfo], choices: Choices) -> UpdatePlan:

@@ -9,6 +9,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import threading
 import time
@@ -39,6 +40,8 @@ from synapse_core.sources import DownloadSink
 __all__ = ["CivitaiClient", "CivitaiError", "LoginRequired", "Retryable", "filename_from_disposition"]
 
 MAX_REDIRECTS = 5
+MAX_JSON_BYTES = 32 * 1024 * 1024
+"""An API answer larger than this is refused (the largest real page, 100 models, is a few MB)."""
 T = TypeVar("T")
 LOGIN_HINT = f"set {TOKEN_ENV} or run 'synapse civitai login'"
 
@@ -71,6 +74,16 @@ def _error_text(response: httpx.Response) -> tuple[str, dict[str, Any]]:
         message = body.get("message") or body.get("error") or ""
         return str(message), body
     return str(body)[:200], {}
+
+
+def _parse_json(body: bytes, what: str) -> Any:
+    """JSON from Civitai; what is not JSON is retried, JSON nested too deeply to parse is refused."""
+    try:
+        return json.loads(body)
+    except RecursionError:
+        raise CivitaiError(f"{what}: Civitai answered with JSON nested too deeply to read; refused") from None
+    except ValueError:
+        raise Retryable("Civitai answered with something that is not JSON") from None
 
 
 def is_web_page(response: httpx.Response, body: bytes | None = None) -> bool:
@@ -157,7 +170,7 @@ class CivitaiClient:
                 return CivitaiError(f"{what}: Civitai is rate limiting; try again in a few minutes")
             return CivitaiError(f"{what}: {self._message(exc.reason)} (after {tries} tries)")
 
-        return Backoff(self.retries, self.backoff, self.sleep).run(attempt, give_up)
+        return Backoff(self.retries, self.backoff, self.sleep).run(attempt, give_up, what)
 
     def get_json(self, path: str, params: Mapping[str, Any] | None = None, *, what: str = "") -> Any:
         """GET an API path and return its JSON, with retries and error mapping."""
@@ -165,31 +178,47 @@ class CivitaiClient:
         label = what or path
 
         def attempt() -> Any:
-            try:
-                response = self.http.get(url, params=params, headers=self._headers_for(url))
-            except httpx.TransportError as exc:
-                raise _unreachable(url, exc) from exc
-            self.raise_for_status(response, label)
-            if is_web_page(response) or "json" not in response.headers.get("content-type", "json"):
+            request = self.http.build_request("GET", url, params=params, headers=self._headers_for(url))
+            response, body = self._send_bounded(request, label)
+            if is_web_page(response, body) or "json" not in response.headers.get("content-type", "json"):
                 raise Retryable("Civitai answered with a web page instead of data (maintenance or a bot check)")
-            try:
-                return response.json()
-            except ValueError:
-                raise Retryable("Civitai answered with something that is not JSON") from None
+            return _parse_json(body, label)
 
         return self.with_retries(label, attempt)
+
+    def _send_bounded(self, request: httpx.Request, what: str) -> tuple[httpx.Response, bytes]:
+        """Send an API request and read at most MAX_JSON_BYTES of its answer (a network is untrusted)."""
+        try:
+            response = self.http.send(request, stream=True)
+        except httpx.TransportError as exc:
+            raise _unreachable(str(request.url), exc) from exc
+        try:
+            body = bytearray()
+            try:
+                for chunk in response.iter_bytes():  # decoded: a compressed bomb is bounded too
+                    body += chunk
+                    if len(body) > MAX_JSON_BYTES:
+                        raise CivitaiError(
+                            f"{what}: Civitai's answer is larger than {MAX_JSON_BYTES >> 20} MiB; refused"
+                        )
+            except (httpx.TransportError, httpx.StreamError) as exc:
+                raise Retryable(f"the answer was cut off ({type(exc).__name__})") from exc
+        finally:
+            response.close()
+        # the same answer, read: the body is already decoded, so its encoding headers go
+        headers = [(k, v) for k, v in response.headers.raw if k.lower() not in (b"content-encoding", b"content-length")]
+        read = httpx.Response(response.status_code, headers=headers, content=bytes(body), request=request)
+        self.raise_for_status(read, what)
+        return read, read.content
 
     def post_json(self, path: str, body: Any, *, what: str = "") -> Any:
         """POST JSON to an API path and return its JSON."""
         url = f"{self.base}{path}"
 
         def attempt() -> Any:
-            try:
-                response = self.http.post(url, json=body, headers=self._headers_for(url))
-            except httpx.TransportError as exc:
-                raise _unreachable(url, exc) from exc
-            self.raise_for_status(response, what or path)
-            return response.json()
+            request = self.http.build_request("POST", url, json=body, headers=self._headers_for(url))
+            _, answer = self._send_bounded(request, what or path)
+            return _parse_json(answer, what or path)
 
         return self.with_retries(what or path, attempt)
 
@@ -207,9 +236,12 @@ class CivitaiClient:
         if is_web_page(response):
             raise Retryable(f"{status}: Civitai answered with a web page (a bot check or maintenance)")
         message, body = _error_text(response)
-        raise self._client_error(status, message, body, what)
+        from_api = urlsplit(str(response.request.url)).netloc.lower() == self.api_host
+        raise self._client_error(status, message, body, what, from_api)
 
-    def _client_error(self, status: int, message: str, body: Mapping[str, Any], what: str) -> SynapseError:
+    def _client_error(
+        self, status: int, message: str, body: Mapping[str, Any], what: str, from_api: bool = True
+    ) -> SynapseError:
         lowered = message.lower()
         if status == 401 and "disabled downloads" in lowered:
             return CivitaiError(f"{what}: the creator has disabled downloads of this file on Civitai")
@@ -221,6 +253,9 @@ class CivitaiClient:
             return CivitaiError(f"{what}: this version is in Early Access{until}; it can be downloaded after that")
         if status == 403:
             return CivitaiError(f"{what}: Civitai refused access ({self._message(message) or 'forbidden'})")
+        if status in (404, 410) and not from_api:
+            # only the API saying the model is gone means removed; a storage host's 404 may pass
+            return CivitaiError(f"{what}: the download host answered {status}; try again later")
         if status == 404:
             return UpstreamGone(f"{what}: not found on Civitai (removed, unpublished or never existed)", "removed")
         if status == 410:
@@ -279,12 +314,20 @@ class CivitaiClient:
         data: dict[str, Any] = self.get_json("/api/v1/models", params, what="Civitai search")
         return data
 
-    def get_bytes(self, url: str, *, what: str) -> bytes:
-        """A small file (a preview), following redirects."""
+    def get_bytes(self, url: str, *, what: str, limit: int) -> bytes:
+        """A small file (a preview), following redirects; larger than ``limit`` bytes is refused."""
 
         def attempt() -> bytes:
             with self._open(url, {}, what) as response:
-                return response.read()
+                data = bytearray()
+                try:
+                    for chunk in response.iter_bytes():
+                        data += chunk
+                        if len(data) > limit:
+                            raise CivitaiError(f"{what}: larger than {limit >> 20} MiB")
+                except (httpx.TransportError, httpx.StreamError) as exc:
+                    raise Retryable(f"the answer was cut off ({type(exc).__name__})") from exc
+                return bytes(data)
 
         return self.with_retries(what, attempt)
 
@@ -308,6 +351,9 @@ class CivitaiClient:
                 location = response.headers.get("location", "")
                 response.close()
                 target = urljoin(url, location)
+                if urlsplit(target).scheme not in ("http", "https"):
+                    scheme = urlsplit(target).scheme or "no scheme"
+                    raise CivitaiError(f"{what}: Civitai redirected to an address this client refuses ({scheme}:)")
                 if "reason=download-auth" in target or urlsplit(target).path.startswith("/login"):
                     raise LoginRequired(f"{what}: Civitai requires you to be logged in to download it; {LOGIN_HINT}")
                 url = target

@@ -30,6 +30,7 @@ from synapse_core.errors import InvalidInput, SourceError, SynapseError, Upstrea
 from synapse_core.kinds import AssetKind
 from synapse_core.names import sanitize_file_name
 from synapse_core.sources import (
+    MAX_PREVIEW_BYTES,
     DownloadSink,
     FetchTarget,
     ImportRequest,
@@ -168,8 +169,8 @@ class CivitaiSource(Source):
             ),
             policy=policy,
             base_model=version.get("baseModel"),
-            trigger_words=[str(w) for w in version.get("trainedWords") or []],
-            tags=[str(t) for t in model.get("tags") or []],
+            trigger_words=_strings(version.get("trainedWords")),
+            tags=_strings(model.get("tags")),
             creator=creator.get("username") if isinstance(creator, dict) else None,
             description=model.get("description"),
             resources=[r.spec for r in resources],
@@ -247,7 +248,7 @@ class CivitaiSource(Source):
         self.client.download(target.url, sink, what=target.file_name)
 
     def fetch_preview(self, preview: PreviewImage) -> bytes:
-        return self.client.get_bytes(preview.url, what=f"preview {preview.file_name}")
+        return self.client.get_bytes(preview.url, what=f"preview {preview.file_name}", limit=MAX_PREVIEW_BYTES)
 
     # -- search and identify -----------------------------------------------------
 
@@ -279,7 +280,7 @@ class CivitaiSource(Source):
                     kind=MODEL_TYPE_KINDS.get(str(model.get("type", "")).lower(), AssetKind.OTHER),
                     base_model=versions[0].get("baseModel"),
                     creator=(model.get("creator") or {}).get("username"),
-                    tags=tuple(model.get("tags") or ()),
+                    tags=tuple(_strings(model.get("tags"))),
                 )
             )
         return [h for h in hits if query.kind is None or h.kind == query.kind]
@@ -328,7 +329,7 @@ class CivitaiSource(Source):
             latest_version_name=latest.get("name"),
             files=tuple(files),
             base_model=latest.get("baseModel"),
-            trigger_words=tuple(str(w) for w in latest.get("trainedWords") or ()),
+            trigger_words=tuple(_strings(latest.get("trainedWords"))),
         )
 
     @_expects_civitai_shapes
@@ -383,6 +384,15 @@ _CIVITAI_TYPES: dict[str, AssetKind] = {
     "Detection": AssetKind.OTHER,
     "Other": AssetKind.OTHER,
 }
+
+
+def _strings(value: Any) -> list[str]:
+    """A list of words from Civitai: a list's strings; one string is one word, not its letters."""
+    if isinstance(value, str):
+        return [value] if value.strip() else []
+    if isinstance(value, list):
+        return [str(v) for v in value if isinstance(v, str | int | float) and str(v).strip()]
+    return []
 
 
 def _distinct_name(name: str, file: Mapping[str, Any], taken: set[str]) -> str:
