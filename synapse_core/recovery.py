@@ -18,7 +18,7 @@ from synapse_core.models import HashCache, Profile, UpdateChecks
 from synapse_core.results import Problem
 from synapse_core.state import GLOBAL_PROFILE, StateFiles
 
-CHECKS = ["no leftovers of killed commands", "state history usable", "caches valid", "global profile present"]
+CHECKS = ["no leftovers of killed commands", "state history usable", "caches valid"]
 
 
 class Recovery:
@@ -38,11 +38,14 @@ class Recovery:
 
     def check(self, fix: bool) -> list[Problem]:
         """The problems of :data:`CHECKS` (``fix``: repaired and marked so)."""
-        return self._leftovers(fix) + self._history(fix) + self._caches(fix) + self._global_profile(fix)
+        return self._leftovers(fix) + self._history(fix) + self._caches(fix)
 
     def repair(self) -> None:
-        """Repair everything :meth:`check` finds."""
+        """Repair everything :meth:`check` finds, and recreate a missing global profile (with
+        every pack), which the state-file check reports and without which no command runs."""
         self.check(fix=True)
+        if not self.files.has_profile(GLOBAL_PROFILE):
+            self.files.save_profile(Profile(name=GLOBAL_PROFILE, packs=self.files.pack_names()))
 
     def _leftovers(self, fix: bool) -> list[Problem]:
         found = self.layout.leftovers()
@@ -70,16 +73,6 @@ class Recovery:
                 problem = Problem(check=CHECKS[2], message=f"{reason} (a cache, rebuilt when needed)")
                 problems.append(self._repair(problem, fix, path.unlink, "deletes it"))
         return problems
-
-    def _global_profile(self, fix: bool) -> list[Problem]:
-        if self.files.has_profile(GLOBAL_PROFILE):
-            return []
-        problem = Problem(check=CHECKS[3], message=f"the '{GLOBAL_PROFILE}' profile (every pack) is missing")
-
-        def recreate() -> None:
-            self.files.save_profile(Profile(name=GLOBAL_PROFILE, packs=self.files.pack_names()))
-
-        return [self._repair(problem, fix, recreate, "recreates it with every pack")]
 
     @staticmethod
     def _repair(problem: Problem, fix: bool, repair: Callable[[], object], what: str) -> Problem:

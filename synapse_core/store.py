@@ -180,10 +180,16 @@ class Store:
                 yield change
                 self._register_new_uis()
                 self.history.commit(change.message, self.files.touched)
-            except BaseException:
+            except BaseException as exc:
                 self.files.touched = None
-                self.history.discard_changes()  # a rollback that fails keeps the marker: the next command retries
-                self.blobs.roll_back_new(set(self.referenced_blobs()))
+                try:
+                    self.history.discard_changes()
+                    self.blobs.roll_back_new(set(self.referenced_blobs()))
+                except SynapseError as failed:  # the marker stays: the next command or doctor --fix retries
+                    raise SynapseError(
+                        f"{exc}; rolling '{message}' back failed too ({failed.message.split('; ')[0]}); "
+                        "'synapse doctor --fix' rolls it back once that is fixed"
+                    ) from exc
                 self.marker.remove()
                 raise
             finally:
@@ -757,8 +763,9 @@ class Store:
                 checks, problems = self.maintenance.check(verify_blobs=verify_blobs, fix=False, rebuild_views=False)
                 problems += self._install_problems(False)
         if fix or rebuild_views:
+            with self.lock.hold():
+                self.recovery.repair()  # before the mutation, which needs git, valid caches, the global profile
             with self.mutation("doctor --fix", force_recover=True) as change:
-                self.recovery.repair()  # leftovers and git's locks went with the recovery above
                 change.notes += self._keep_what_uis_wrote(full=True)
                 checks, problems = self.maintenance.check(
                     verify_blobs=verify_blobs, fix=True, rebuild_views=rebuild_views

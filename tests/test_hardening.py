@@ -253,7 +253,7 @@ def test_14_a_missing_global_profile_is_seen_and_recreated(cli: Harness, make_lo
     cli.ok("import", make_lora("a", seed=1), "--name", "A")
     shutil.rmtree(cli.state / "profiles" / "global")
     report = cli("doctor", "--json")
-    assert report.returncode == 1 and "'global' profile" in report.stdout, report.stdout
+    assert report.returncode == 1 and "global profile is missing" in report.stdout, report.stdout
     cli.ok("doctor", "--fix")
     assert cli.ok("doctor", "--json")["problems"] == []
     cli.ok("import", make_lora("b", seed=2), "--name", "B")
