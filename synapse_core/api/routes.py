@@ -23,7 +23,7 @@ from synapse_core.api.bodies import (
     UseBody,
 )
 from synapse_core.api.jobs import Job, JobManager, JobProgressReporter
-from synapse_core.api.security import RequestGuard
+from synapse_core.api.security import RequestGuard, read_bounded_body
 from synapse_core.api.web_routes import web_routers
 from synapse_core.api.workflow_routes import workflow_routes
 from synapse_core.errors import (
@@ -90,9 +90,18 @@ class SynapseRoute(APIRoute):
 
     def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
         handler = super().get_route_handler()
+        guards = [  # the guard itself, or its check_request (routes that take no token)
+            d.dependency
+            for d in self.dependencies
+            if isinstance(d.dependency, RequestGuard)
+            or isinstance(getattr(d.dependency, "__self__", None), RequestGuard)
+        ]
 
         async def route(request: Request) -> Response:
             try:
+                for guard in guards:  # before the body is read: a refused request sends it in vain
+                    guard(request)
+                await read_bounded_body(request)
                 return await handler(request)
             except AmbiguousUpdate as exc:
                 return error_response(409, exc.code, exc.message, exc.plan)

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import ipaddress
+import socket
 from collections.abc import Collection
 from urllib.parse import urlsplit
 
@@ -19,9 +21,46 @@ FORM_CONTENT_TYPES = frozenset({"application/x-www-form-urlencoded", "multipart/
 SESSION_COOKIE = "synapse_session"
 
 
+MAX_BODY_BYTES = 1024 * 1024
+"""The largest request body read (every API body is a small JSON object); more is 413."""
+
+
 def is_loopback(host: str) -> bool:
-    """Whether a bind address or host name is loopback only."""
-    return host in LOOPBACK_HOSTS or host.startswith("127.")
+    """Whether a bind address or host name reaches this machine only: judged by the addresses
+    it resolves to, never by how the name looks ('127.0.0.1.example.com' is not loopback)."""
+    name = host.strip().removeprefix("[").removesuffix("]")
+    try:
+        return ipaddress.ip_address(name).is_loopback
+    except ValueError:
+        pass
+    try:
+        infos = socket.getaddrinfo(name, None)
+    except (OSError, UnicodeError):
+        return False  # a name that does not resolve here is not known to be loopback
+    addresses = {info[4][0] for info in infos}
+    return bool(addresses) and all(ipaddress.ip_address(str(a).split("%")[0]).is_loopback for a in addresses)
+
+
+def _has_side_effects(request: Request) -> bool:
+    """GETs that ask sources and write data/ (update-checks.json): guarded like a POST."""
+    path = request.url.path
+    if path.endswith("/updates/plan"):
+        return True
+    return path.endswith("/search") and request.query_params.get("remote", "").lower() in ("true", "1", "yes", "on")
+
+
+async def read_bounded_body(request: Request, limit: int = MAX_BODY_BYTES) -> None:
+    """Read the body before anything else does, refusing more than ``limit`` bytes (413) without
+    holding more than that; call only after the guard accepted the request."""
+    length = request.headers.get("content-length", "")
+    if length.isdigit() and int(length) > limit:
+        raise HTTPException(413, detail=f"the request body is larger than {limit} bytes")
+    body = bytearray()
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > limit:
+            raise HTTPException(413, detail=f"the request body is larger than {limit} bytes")
+    request._body = bytes(body)  # what request.body() returns from now on (starlette's cache)
 
 
 def _host_name(value: str) -> str:
@@ -54,8 +93,9 @@ class RequestGuard:
     def check_request(self, request: Request) -> None:
         """Everything but the token: the Host, and for state changes the origin and the body's type."""
         self.check_host(request)
-        if request.method in STATE_CHANGING:
+        if request.method in STATE_CHANGING or _has_side_effects(request):
             self._check_origin(request, request.headers.get("host", ""))
+        if request.method in STATE_CHANGING:
             content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
             if content_type in FORM_CONTENT_TYPES:
                 raise HTTPException(415, detail="state changes take a JSON body (Content-Type: application/json)")
