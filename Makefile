@@ -11,7 +11,7 @@ EDITABLES := -e '.[api,dev]' $(foreach p,$(PLUGINS),-e plugins/$(p))
 BENCH_VENV  := .venv-bench
 BENCH_STAMP := $(BENCH_VENV)/.installed
 
-.PHONY: install system-deps lint test demo bench clean
+.PHONY: install system-deps lint test demo bench audit clean
 
 install: $(STAMP)
 
@@ -32,6 +32,10 @@ lint: install
 
 test: install lint
 	$(BIN)/pytest -n 2
+
+# kill -9 at every filesystem and git call of every mutating command (tests/test_crashpoints.py)
+audit: install
+	SYNAPSE_CRASH_SWEEP=all $(BIN)/pytest -n 2 tests/test_crashpoints.py
 
 demo: install
 	$(BIN)/python scripts/demo.py

@@ -104,7 +104,26 @@ def read_json_object(path: Path) -> dict[str, object]:
 
 
 def read_text(path: Path) -> str | None:
-    """The exact text of ``path`` (line breaks untouched), or None if it is not a file."""
+    """The exact text of ``path`` (line breaks untouched), or None if it is not a file.
+
+    A symlinked file is written where it points (the link stays), so a link must lead
+    somewhere: a loop, or a link into a folder that does not exist, is refused (attach would
+    otherwise create folders wherever a dangling link points)."""
+    if path.is_symlink():
+        try:
+            target = Path(os.path.realpath(path, strict=False))
+            os.stat(path)  # a loop: ELOOP
+        except FileNotFoundError:
+            pass
+        except (OSError, RuntimeError) as exc:
+            raise InvalidInput(
+                f"{path} is a symbolic link loop ({exc}); fix or remove it; nothing was changed"
+            ) from exc
+        if not target.parent.is_dir():
+            raise InvalidInput(
+                f"{path} is a symbolic link to {target}, whose folder does not exist; "
+                "fix or remove the link; nothing was changed"
+            )
     if not path.is_file():
         return None
     try:

@@ -307,3 +307,30 @@ def test_26_file_names_lose_invisible_characters() -> None:
     from synapse_core.names import sanitize_file_name
 
     assert sanitize_file_name("a\u200bb\u202e.safetensors") == "ab.safetensors"
+
+
+# -- 16 and 25: attach through a config file that is a bad symlink ---------------------------------------------
+
+
+def _comfyui_install(folder: Path) -> Path:
+    folder.mkdir(parents=True)
+    (folder / "main.py").write_text("")
+    (folder / "folder_paths.py").write_text("")
+    return folder
+
+
+def test_16_attach_through_a_symlink_loop_is_one_line(comfy: Harness, tmp_path: Path) -> None:
+    install = _comfyui_install(tmp_path / "ComfyUI")
+    (install / "extra_model_paths.yaml").symlink_to(install / "other.yaml")
+    (install / "other.yaml").symlink_to(install / "extra_model_paths.yaml")
+    line = assert_one_error_line(comfy("attach", "comfyui", install))
+    assert "loop" in line, line
+
+
+def test_25_attach_through_a_dangling_symlink_creates_no_folders(comfy: Harness, tmp_path: Path) -> None:
+    install = _comfyui_install(tmp_path / "ComfyUI")
+    nowhere = tmp_path / "nowhere"
+    (install / "extra_model_paths.yaml").symlink_to(nowhere / "deeper" / "extra.yaml")
+    line = assert_one_error_line(comfy("attach", "comfyui", install))
+    assert "does not exist" in line, line
+    assert not nowhere.exists()
