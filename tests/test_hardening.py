@@ -334,3 +334,39 @@ def test_25_attach_through_a_dangling_symlink_creates_no_folders(comfy: Harness,
     line = assert_one_error_line(comfy("attach", "comfyui", install))
     assert "does not exist" in line, line
     assert not nowhere.exists()
+
+
+# -- 7 and 8 (views engine): runtime stacks, symlinked views folders ------------------------------------------
+
+
+def test_7_a_stack_entry_that_is_a_path_never_points_active_outside(comfy: Harness, make_lora) -> None:
+    comfy.ok("import", make_lora("a", seed=1), "--name", "A")
+    runtime = comfy.root / "data" / "runtime.json"
+    data = json.loads(runtime.read_text())
+    data["ui"]["comfyui"]["stack"] = ["global", "../../../../../outside"]
+    runtime.write_text(json.dumps(data))
+    for command in (("import", make_lora("b", seed=2), "--name", "B"), ("back",), ("use", "A"), ("status",)):
+        result = comfy(*command)
+        assert "Traceback" not in result.stderr, (command, result.stderr)
+    active = comfy.root / "data" / "views" / "comfyui" / "active"
+    if active.is_symlink():
+        assert os.path.realpath(active).startswith(os.path.realpath(comfy.root)), os.readlink(active)
+    assert not (comfy.root.parent / "outside").exists()
+    comfy.ok("doctor", "--fix")
+    assert comfy.ok("doctor", "--json")["problems"] == []
+
+
+@pytest.mark.xfail(strict=True, reason="engine rewrite: viewtree.remove_tree must refuse a path reached through a link")
+def test_8_gc_does_not_prune_inside_a_symlinked_profiles_folder(comfy: Harness, make_lora, tmp_path: Path) -> None:
+    comfy.ok("import", make_lora("a", seed=1), "--name", "A")
+    outside = tmp_path / "users-profiles"
+    (outside / "old-profile").mkdir(parents=True)
+    (outside / "old-profile" / "notes.txt").write_text("mine")
+    profiles = comfy.root / "data" / "views" / "comfyui" / "profiles"
+    shutil.copytree(profiles, outside, symlinks=True, dirs_exist_ok=True)
+    shutil.rmtree(profiles)
+    profiles.symlink_to(outside)
+    for command in (("gc",), ("doctor", "--fix"), ("remove", "A")):
+        result = comfy(*command)
+        assert "Traceback" not in result.stderr, (command, result.stderr)
+    assert (outside / "old-profile" / "notes.txt").read_text() == "mine"
