@@ -47,16 +47,19 @@ class Ingested:
 
 
 class NewBlobs:
-    """data/.mutation-blobs: the blobs a mutation publishes, and the user files whose inode one
-    shares (``--link``, ``--move``) with their mode *before* publishing made it read-only.
+    """data/.mutation-blobs.<pid>: the blobs this process's mutation publishes, and the user files
+    whose inode one shares (``--link``, ``--move``) with their mode *before* publishing made it
+    read-only.
 
-    A mutation that fails or is killed removes its blobs that no pack kept and gives those user
-    files their mode back; a killed ``--move`` that was committed finishes (the original goes).
-    Records only while a mutation has it open; no fsync (only a killed process must find it).
+    A mutation that fails, or is killed (found by the next command), removes its blobs that no
+    pack kept and gives those user files their mode back. One file per process: without a
+    working lock another command's rollback never touches this one's blobs. Records only while
+    a mutation has it open; no fsync (only a killed process must find it).
     """
 
-    def __init__(self, path: Path) -> None:
-        self.path = path
+    def __init__(self, data: Path) -> None:
+        self.data = data
+        self.path = data / f".mutation-blobs.{os.getpid()}"
         self.open = False
 
     def record(self, sha256: str, original: Path | None = None, mode: int = 0, ingest: IngestMode = "copy") -> None:
@@ -72,10 +75,21 @@ class NewBlobs:
         except OSError as exc:
             raise disk_error(exc, f"recording the blob {sha256[:12]}…") from exc
 
-    def entries(self) -> list[dict[str, object]]:
-        """The entries, skipping a line cut short by a kill."""
+    def journals(self, of_dead: bool) -> list[Path]:
+        """This process's journal, and with ``of_dead`` those of processes that are gone."""
+        found = [self.path] if self.path.exists() else []
+        if of_dead:
+            for path in self.data.glob(".mutation-blobs.*"):
+                pid = path.name.rsplit(".", 1)[1]
+                if path != self.path and pid.isdigit() and not _alive(int(pid)):
+                    found.append(path)
+        return found
+
+    @staticmethod
+    def entries(journal: Path) -> list[dict[str, object]]:
+        """The entries of a journal, skipping a line cut short by a kill."""
         try:
-            lines = self.path.read_text(errors="replace").splitlines()
+            lines = journal.read_text(errors="replace").splitlines()
         except FileNotFoundError:
             return []
         found = []
@@ -87,8 +101,18 @@ class NewBlobs:
         return found
 
     def clear(self) -> None:
-        """Forget every entry (the mutation is over)."""
+        """Forget this process's entries (its mutation is over)."""
         self.path.unlink(missing_ok=True)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:
+        return True
+    return True
 
 
 def _disk_error(exc: OSError, what: str) -> SynapseError:
@@ -130,7 +154,7 @@ class BlobStore:
         self.layout = layout
         self.ahead = ahead
         self._root = str(layout.blobs_dir)
-        self.new = NewBlobs(layout.data / ".mutation-blobs")
+        self.new = NewBlobs(layout.data)
 
     def path(self, sha256: str) -> Path:
         """Where the blob with this hash lives (whether or not it exists)."""
@@ -280,25 +304,21 @@ class BlobStore:
             with contextlib.suppress(OSError):
                 os.chmod(path, stat.S_IMODE(mode))
 
-    def roll_back_new(self, referenced: set[str]) -> None:
-        """After a failed or killed mutation: its new blobs that no pack kept go, and the user
-        files they shared get their mode back; a kept ``--move`` finishes (the original goes,
-        the blob holds its bytes). Then the record is cleared."""
-        for entry in self.new.entries():
-            sha256, original = str(entry["sha256"]), entry.get("original")
-            blob = self.path(sha256)
-            with contextlib.suppress(OSError):
-                if sha256 not in referenced:
-                    blob.unlink(missing_ok=True)
+    def roll_back_new(self, referenced: set[str], *, of_dead: bool = False) -> None:
+        """After a failed mutation (``of_dead``: also those of killed processes): the new blobs
+        that no pack kept go, and the user files they shared get their mode back. A kept blob
+        stays, and so does its original (a committed ``--move`` killed before it deleted it keeps
+        the original: nothing is lost). Then the journals are deleted."""
+        for journal in self.new.journals(of_dead):
+            for entry in self.new.entries(journal):
+                sha256, original = str(entry["sha256"]), entry.get("original")
+                if sha256 in referenced:
+                    continue
+                with contextlib.suppress(OSError):
+                    self.path(sha256).unlink(missing_ok=True)
                     if original is not None and stat.S_ISREG(os.lstat(str(original)).st_mode):
                         os.chmod(str(original), int(str(entry["mode"])))
-                elif (
-                    original is not None
-                    and entry.get("ingest") == "move"
-                    and os.path.samestat(os.lstat(str(original)), os.lstat(blob))
-                ):
-                    os.unlink(str(original))
-        self.new.clear()
+            journal.unlink(missing_ok=True)
 
     def remove(self, sha256: str) -> None:
         """Delete a blob (gc)."""

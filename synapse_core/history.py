@@ -46,6 +46,10 @@ class StateHistory:
         )
         if check and result.returncode != 0 and not (allow and allow in result.stdout + result.stderr):
             detail = (result.stderr.strip().splitlines() or ["no message"])[-1]
+            if any(s in result.stderr for s in ("No space left", "Out of diskspace", "Disk quota exceeded")):
+                raise SynapseError(
+                    f"the disk is full (git cannot write {self.state_dir}); free some space and try again"
+                )
             raise SynapseError(f"git {args[0]} in {self.state_dir} failed: {detail}; run 'synapse doctor'")
         return result.stdout + result.stderr if allow else result.stdout
 

@@ -138,6 +138,7 @@ class StoreLayout:
             (self.views_dir, "*/.active-*"),
             (self.views_dir, "*/profiles/.staging-*"),
             (self.views_dir, "*/profiles/.old-*"),
+            (self.views_dir, "*/profiles/*/.*.tmp"),
         ]
         found = []
         for folder, pattern in patterns:

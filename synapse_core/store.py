@@ -194,7 +194,7 @@ class Store:
                 raise
             finally:
                 self.blobs.new.open = False
-            self.blobs.roll_back_new(set(self.referenced_blobs()))  # kept: nothing to undo; a --move finishes
+            self.blobs.new.clear()  # committed: its blobs are kept
             changed = self.files.touched_packs() | manual
             self.files.touched = None
             self.marker.write(message, phase="views")
@@ -219,7 +219,7 @@ class Store:
         if found.phase == "state":
             self.history.discard_changes()
         # its new blobs that no pack kept go, the user files they shared get their mode back
-        self.blobs.roll_back_new(set(self.referenced_blobs()))
+        self.blobs.roll_back_new(set(self.referenced_blobs()), of_dead=True)
         self.recovery.remove_leftovers()
         return True
 

@@ -35,7 +35,7 @@ from synapse_core.http_download import (
     retry_after,
     unreachable,
 )
-from synapse_core.sources import DownloadSink
+from synapse_core.sources import MAX_PREVIEW_BYTES, DownloadSink
 
 __all__ = ["CivitaiClient", "CivitaiError", "LoginRequired", "Retryable", "filename_from_disposition"]
 
@@ -314,7 +314,7 @@ class CivitaiClient:
         data: dict[str, Any] = self.get_json("/api/v1/models", params, what="Civitai search")
         return data
 
-    def get_bytes(self, url: str, *, what: str, limit: int) -> bytes:
+    def get_bytes(self, url: str, *, what: str, limit: int = MAX_PREVIEW_BYTES) -> bytes:
         """A small file (a preview), following redirects; larger than ``limit`` bytes is refused."""
 
         def attempt() -> bytes:

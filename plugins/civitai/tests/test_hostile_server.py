@@ -84,37 +84,31 @@ def test_12_a_malformed_sha256_in_an_update_is_one_line(
 # -- 2: a link planted at the partial download's name -------------------------------------------------------------
 
 
-def test_2_a_symlink_planted_as_the_partial_is_not_followed(
-    fake: FakeCivitai, root: Path, tmp_path: Path, synapse: Callable[..., Any], add_model: Callable[..., FakeFile]
+@pytest.mark.parametrize("plant", ["symlink", "hard link"])
+def test_2_a_link_planted_as_the_partial_is_never_written_through(
+    fake: FakeCivitai,
+    root: Path,
+    tmp_path: Path,
+    synapse: Callable[..., Any],
+    add_model: Callable[..., FakeFile],
+    plant: str,
 ) -> None:
     file = add_model(709001, 710001, 711001, size=64 * 1024)
     sha = fake.file_sha256(file.id)
     outside = tmp_path / "users-file.bin"
     outside.write_bytes(b"mine")
     outside.chmod(0o644)
-    tmp = root / "data" / "tmp"
-    tmp.mkdir(parents=True, exist_ok=True)
-    (tmp / f"{sha}.part").symlink_to(outside)
+    part = root / "data" / "tmp" / f"{sha}.part"
+    part.parent.mkdir(parents=True, exist_ok=True)
+    if plant == "symlink":
+        part.symlink_to(outside)
+    else:
+        os.link(outside, part)
     ok(synapse("import", "civitai:709001", "--sync"))
     assert outside.read_bytes() == b"mine" and stat.S_IMODE(outside.stat().st_mode) == 0o644
     assert_blob(root, sha)
     blob = root / "data" / "blobs" / "sha256" / sha[:2] / sha
     assert not blob.is_symlink() and blob.stat().st_nlink == 1
-
-
-def test_2_a_hard_link_planted_as_the_partial_is_not_written(
-    fake: FakeCivitai, root: Path, tmp_path: Path, synapse: Callable[..., Any], add_model: Callable[..., FakeFile]
-) -> None:
-    file = add_model(712001, 713001, 714001, size=64 * 1024)
-    sha = fake.file_sha256(file.id)
-    outside = tmp_path / "users-file.bin"
-    outside.write_bytes(b"")
-    tmp = root / "data" / "tmp"
-    tmp.mkdir(parents=True, exist_ok=True)
-    os.link(outside, tmp / f"{sha}.part")
-    ok(synapse("import", "civitai:712001", "--sync"))
-    assert outside.read_bytes() == b"" and stat.S_IMODE(outside.stat().st_mode) != 0o444
-    assert_blob(root, sha)
 
 
 # -- 10 and 18: only the API says a model is gone; errors name their cause -----------------------------------------
