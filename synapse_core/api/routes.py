@@ -90,11 +90,14 @@ class SynapseRoute(APIRoute):
 
     def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
         handler = super().get_route_handler()
-        guards = [  # the guard itself, or its check_request (routes that take no token)
+        guards: list[Callable[[Request], None]] = [  # the guard, or its check_request (routes without a token)
             d.dependency
             for d in self.dependencies
-            if isinstance(d.dependency, RequestGuard)
-            or isinstance(getattr(d.dependency, "__self__", None), RequestGuard)
+            if d.dependency is not None
+            and (
+                isinstance(d.dependency, RequestGuard)
+                or isinstance(getattr(d.dependency, "__self__", None), RequestGuard)
+            )
         ]
 
         async def route(request: Request) -> Response:
