@@ -9,6 +9,7 @@ or forgets an install that is gone) and shows each adapter's own warnings.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
@@ -22,6 +23,7 @@ from synapse_core.results import InstallStatus, Problem
 from synapse_core.ui import KindFolder, UIAdapter, Unsupported
 
 CHECK = "attached installs"
+log = logging.getLogger("synapse")
 
 
 def attached(config: Config, registry: PluginRegistry) -> Iterator[tuple[UIAdapter, Path]]:
@@ -131,3 +133,32 @@ def _not_listed(entry: KindFolder | Unsupported | None, path: str, view_folder: 
     if nested and not entry.recursive:
         return "this install lists only the top of that folder"
     return None
+
+
+def record_ui_hashes(config: Config, registry: PluginRegistry, layout: StoreLayout, uis: Iterable[str]) -> int:
+    """After a switch: each attached install of ``uis`` gets the true sha256 of its active view's
+    entries in its own hash cache (``UIAdapter.record_hashes``). A UI cache that cannot be written
+    never fails the switch: it is logged. Returns how many cache entries changed."""
+    from synapse_core.ui import ViewHash
+    from synapse_core.views import read_record
+
+    chosen = set(uis)
+    total = 0
+    for adapter, install in attached(config, registry):
+        if adapter.name not in chosen or not install.is_dir():
+            continue
+        view = layout.active_link(adapter.name)
+        record = read_record(view)
+        if record is None:
+            continue
+        entries = []
+        for path, entry in record.plan.entries.items():
+            kind = AssetKind(entry["kind"])
+            folder = adapter.folder(kind)
+            if folder is not None and path.startswith(folder.folder + "/"):
+                entries.append(ViewHash(kind, path[len(folder.folder) + 1 :], entry["sha256"]))
+        try:
+            total += adapter.record_hashes(install, view, entries)
+        except Exception as exc:  # a UI's cache is the UI's business: never fail a switch over it
+            log.warning("could not write %s's hash cache in %s: %s", adapter.display_name, install, exc)
+    return total

@@ -11,7 +11,7 @@ thin shells over it, and other programs embed it::
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import timedelta
 from pathlib import Path
@@ -552,6 +552,7 @@ class Store:
         light = Switcher(self.layout, self.files, self.lock)
         current = None if sync else light.use(pack, uis, ui_set)
         if current is not None:
+            self.record_ui_hashes(current)
             return SwitchResult(uis=current)
         result = SwitchResult(uis={})
         with self.mutation(f"use {pack}") as change:
@@ -570,6 +571,7 @@ class Store:
                 result.uis = self.switcher.use(pack, uis, ui_set) or {}
 
             change.after.append(switch)
+        self.record_ui_hashes(result.uis)
         return result
 
     def use_profile(self, profile: Profile, *, uis: Sequence[str] = (), ui_set: str | None = None) -> SwitchResult:
@@ -590,6 +592,7 @@ class Store:
         """Pop the profile stack of each chosen UI and switch back (UIs on global stay)."""
         stacks = Switcher(self.layout, self.files, self.lock).back(uis, ui_set)
         if stacks is not None:
+            self.record_ui_hashes(stacks)
             return SwitchResult(uis=stacks)
         result = SwitchResult(uis={})
         with self.mutation("back") as change:
@@ -599,7 +602,18 @@ class Store:
                 result.uis = self.switcher.back(uis, ui_set) or {}
 
             change.after.append(switch)
+        self.record_ui_hashes(result.uis)
         return result
+
+    def record_ui_hashes(self, uis: Collection[str]) -> int:
+        """Give each attached install of ``uis`` the true sha256s of its active view in its own
+        hash cache (after a switch; see ``UIAdapter.record_hashes``). Cheap when none is attached."""
+        from synapse_core.attached import attached_uis
+
+        chosen = attached_uis(self.layout.config_file, uis)
+        if not chosen:
+            return 0
+        return installs.record_ui_hashes(self.files.config(), self.registry, self.layout, chosen)
 
     def list_profiles(self) -> list[ProfileInfo]:
         """Every profile with the UIs it is active or stacked in."""

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import posixpath
 from abc import ABC, abstractmethod
-from collections.abc import Collection, Mapping
+from collections.abc import Collection, Mapping, Sequence
 from enum import StrEnum
 from pathlib import Path
 from typing import Any, ClassVar
@@ -130,6 +130,16 @@ class Sidecar:
 
 
 @attrs.frozen
+class ViewHash:
+    """One entry of an active view with its true sha256, for :meth:`UIAdapter.record_hashes`."""
+
+    kind: AssetKind
+    expose: str
+    """The entry's path relative to its kind's folder."""
+    sha256: str
+
+
+@attrs.frozen
 class AttachPlan:
     """What attaching (or detaching) an install means: files to write and text to show."""
 
@@ -227,6 +237,13 @@ class UIAdapter(ABC):
     def sidecars(self, request: SidecarRequest) -> list[Sidecar]:
         """The sidecar files the UI reads beside this entry (previews, metadata); none by default."""
         return []
+
+    def record_hashes(self, install: Path, view: Path, entries: Sequence[ViewHash]) -> int:
+        """Write the true sha256 of the active view's entries into ``install``'s own hash cache
+        (if the UI has one), so that after a switch the UI shows, and never recomputes, the hash
+        of the bytes it loads. Called after each switch for each attached install; returns how
+        many cache entries changed. Default: the UI keeps no such cache."""
+        return 0
 
     @abstractmethod
     def looks_like_install(self, path: Path) -> bool:

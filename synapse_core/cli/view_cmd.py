@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from pathlib import Path
 
 import click
@@ -54,6 +55,7 @@ def use(
     cli_state = state(ctx)
     current = None if sync else cli_state.switcher().use(pack, uis, ui_set)
     if current is not None:
+        _record_hashes(ctx, current, as_json)
         _emit_stacks(current, [], as_json)
         return
     result = cli_state.store(as_json).use(pack, uis=uis, ui_set=ui_set, sync=sync)
@@ -70,7 +72,19 @@ def back(ctx: click.Context, uis: tuple[str, ...], ui_set: str | None, as_json: 
     stacks = state(ctx).switcher().back(uis, ui_set)
     if stacks is None:  # the view to land on must be built: the full Store path
         stacks = state(ctx).store(as_json).back(uis=uis, ui_set=ui_set).uis
+    else:
+        _record_hashes(ctx, stacks, as_json)
     _emit_stacks(stacks, [], as_json)
+
+
+def _record_hashes(ctx: click.Context, uis: Collection[str], as_json: bool) -> None:
+    """After a light switch: attached installs' hash caches get the new view's sha256s (the Store
+    is made only when such an install exists, so the light path stays light otherwise)."""
+    from synapse_core.attached import attached_uis
+
+    cli_state = state(ctx)
+    if attached_uis(cli_state.switcher().layout.config_file, uis):
+        cli_state.store(as_json).record_ui_hashes(uis)
 
 
 _FOLLOWS = {

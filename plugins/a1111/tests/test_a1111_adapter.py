@@ -22,7 +22,7 @@ from synapse_a1111.adapter import A1111Adapter
 from synapse_core.attach_flags import argparse_flags, bat_call_pattern, insert_region, lines_of, remove_region
 from synapse_core.errors import InvalidInput
 from synapse_core.kinds import AssetKind
-from synapse_core.ui import AttachPlan, KeyStyle, KindFolder, Unsupported
+from synapse_core.ui import AttachPlan, KeyStyle, KindFolder, Liveness, Unsupported
 
 ADAPTER = A1111Adapter()
 
@@ -281,3 +281,14 @@ def test_argparse_flags_reads_add_argument_calls_and_the_module_the_parser_comes
 )
 def test_bat_call_pattern(line: str, runs: bool) -> None:
     assert bool(re.search(bat_call_pattern("webui.bat"), line, re.IGNORECASE)) is runs
+
+
+def test_a1111_before_v1_8_needs_a_restart_to_follow_a_switch(tmp_path: Path) -> None:
+    """c8a5322d's modules/paths_internal.py normalized_filepath resolve()s the flags' paths (PR #15035
+    made it absolute() in v1.8.0): a running A1111 keeps the profile it started with."""
+    old = ADAPTER.describe_install(webui_install(tmp_path / "c8a5322d", "a1111", resolves=True))
+    new = ADAPTER.describe_install(webui_install(tmp_path / "45b8a499", "a1111"))
+    assert old.follows is Liveness.RESTART and "resolve()" in old.follows_detail
+    assert new.follows is Liveness.REFRESH
+    lists = new.lists
+    assert lists is not None and isinstance(lists[AssetKind.CONTROLNET], Unsupported)  # no extension: no flag

@@ -22,7 +22,19 @@ import attrs
 from synapse_core.attach_flags import insert_region, lines_of, newline_of, read_text, remove_region, replace_region
 from synapse_core.errors import InvalidInput
 from synapse_core.kinds import AssetKind
-from synapse_core.ui import AttachPlan, FileChange, InstallInfo, KeyStyle, KindFolder, Liveness, UIAdapter, Unsupported
+from synapse_core.sidecar_files import preview_sidecar
+from synapse_core.ui import (
+    AttachPlan,
+    FileChange,
+    InstallInfo,
+    KeyStyle,
+    KindFolder,
+    Liveness,
+    Sidecar,
+    SidecarRequest,
+    UIAdapter,
+    Unsupported,
+)
 
 SUPPORTED_PT_EXTENSIONS = frozenset({".ckpt", ".pt", ".pt2", ".bin", ".pth", ".safetensors", ".pkl", ".sft"})
 """``folder_paths.supported_pt_extensions``, used by every key we map."""
@@ -211,6 +223,15 @@ class ComfyUIAdapter(UIAdapter):
                 lists[row.kind] = attrs.evolve(entry, extensions=entry.extensions - _GGUF)
         return InstallInfo(self.display_name, None, Liveness.REFRESH, FOLLOWS, lists)
 
+    def sidecars(self, request: SidecarRequest) -> list[Sidecar]:
+        """``<stem>.preview.<ext>`` for the model library (app/model_manager.py get_model_previews:
+        ``<base>.<image>`` or ``<base>.preview.<image>``), except in custom nodes' folders: a key a
+        node has not registered yet lists every file (folder_paths.py add_model_folder_path)."""
+        if request.kind in _NODE_KINDS or request.kind is AssetKind.DIFFUSERS:
+            return []
+        preview = preview_sidecar(request, PREVIEW_TYPES)
+        return [preview] if preview is not None else []
+
     def _attach_instructions(self, path: Path, view: Path) -> str:
         section = self.section_text(view)
         return "\n".join(
@@ -228,6 +249,8 @@ class ComfyUIAdapter(UIAdapter):
         )
 
 
+PREVIEW_TYPES = ("png", "jpg", "jpeg", "webp", "gif")  # images by mimetype (filter_files_content_types)
+_NODE_KINDS = frozenset(row.kind for row in ROWS if row.node is not None)
 FOLLOWS = (
     "lists follow after Refresh (press R): folder_paths.py get_filename_list drops its cache when a"
     " folder's mtime changes; a model already loaded under the same name is reused (nodes.py LoraLoader"

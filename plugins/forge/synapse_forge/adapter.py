@@ -8,7 +8,7 @@ Haoming02/sd-webui-forge-classic at 1f95d717.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import ClassVar
 
@@ -25,8 +25,20 @@ from synapse_core.attach_flags import (
     own_folders,
     targets_from_layout,
 )
+from synapse_core.hash_caches import CachedHash, Title, cached_hashes, update_diskcache, update_json_sections
 from synapse_core.kinds import AssetKind
-from synapse_core.ui import AttachPlan, InstallInfo, KindFolder, Liveness, UIAdapter, Unsupported
+from synapse_core.sidecar_files import bounded, json_sidecar, model_family, preview_sidecar, stem_of
+from synapse_core.ui import (
+    AttachPlan,
+    InstallInfo,
+    KindFolder,
+    Liveness,
+    Sidecar,
+    SidecarRequest,
+    UIAdapter,
+    Unsupported,
+    ViewHash,
+)
 from synapse_forge.layout import LAYOUT
 from synapse_forge.variants import VARIANTS, detect_variant, forge_version
 
@@ -126,3 +138,82 @@ class ForgeAdapter(UIAdapter):
     def check_install(self, install: Path, view: Path) -> list[str]:
         """The view under a hidden folder while "Load models/files in hidden directories" is off."""
         return hidden_folder_warnings(install, view, detect_variant(install).name, HIDDEN_FILES)
+
+    def sidecars(self, request: SidecarRequest) -> list[Sidecar]:
+        """For the extra-networks cards: ``<stem>.preview.<ext>`` (ui_extra_networks.py find_preview)
+        and the ``<stem>.json`` user metadata (extra_networks.py get_user_metadata)."""
+        if request.kind not in CARD_KINDS:
+            return []
+        data = user_metadata(request, SD_VERSIONS)
+        found = [preview_sidecar(request, PREVIEW_TYPES)]
+        if data:  # a pack with nothing to say gets no json (the UI writes one when the user edits the card)
+            found.append(json_sidecar(f"{stem_of(request.expose)}.json", data))
+        return [sidecar for sidecar in found if sidecar is not None]
+
+    def record_hashes(self, install: Path, view: Path, entries: Sequence[ViewHash]) -> int:
+        """The "hashes" section of the install's cache (modules/hashes.py sha256_from_cache; Forge
+        Classic wants the mtime equal, which the view's own mtime is), by Forge's titles."""
+        return write_webui_hashes(install, cached_hashes(self, view, entries, HASH_TITLES, STALE))
+
+
+CARD_KINDS = frozenset(
+    {AssetKind.CHECKPOINT, AssetKind.DIFFUSION_MODEL, AssetKind.LORA, AssetKind.EMBEDDING, AssetKind.HYPERNETWORK}
+)
+PREVIEW_TYPES = ("png", "jpg", "jpeg", "webp", "gif")  # ui_extra_networks.py default_allowed_preview_extensions
+SD_VERSIONS = {"sd1": "SD1", "sd2": "SD2", "sdxl": "SDXL", "flux": "Flux"}  # sd_forge_lora/network.py SdVersion
+HASH_TITLES: Mapping[AssetKind, Title] = {
+    # sd_models.py CheckpointInfo: f"checkpoint/{name}", name relative to --ckpt-dir, with its extension
+    AssetKind.CHECKPOINT: lambda expose: f"checkpoint/{expose}",
+    # UNet-only files are listed as checkpoints (sd_models.list_models), hashed the same way
+    AssetKind.DIFFUSION_MODEL: lambda expose: f"checkpoint/{expose}",
+    # sd_forge_lora/network.py NetworkOnDisk: "lora/" + name, name = the bare stem (networks.py)
+    AssetKind.LORA: lambda expose: f"lora/{stem_of(expose)}",
+    # textual_inversion.py load_from_file: "textual_inversion/" + name (the stem)
+    AssetKind.EMBEDDING: lambda expose: f"textual_inversion/{stem_of(expose)}",
+    # hypernetwork.py: f'hypernet/{name}' (list_hypernetworks: the stem)
+    AssetKind.HYPERNETWORK: lambda expose: f"hypernet/{stem_of(expose)}",
+}
+STALE: Mapping[AssetKind, tuple[str, ...]] = {
+    # cached from the old bytes under the same title: Lora/network.py reads sshs_model_hash from
+    # "safetensors-metadata" first, then "hashes-addnet" (kohya's hash of a .safetensors)
+    AssetKind.CHECKPOINT: ("safetensors-metadata",),
+    AssetKind.DIFFUSION_MODEL: ("safetensors-metadata",),
+    AssetKind.LORA: ("safetensors-metadata", "hashes-addnet"),
+}
+
+
+def user_metadata(request: SidecarRequest, sd_versions: Mapping[str, str]) -> dict[str, object]:
+    """ui_extra_networks_user_metadata.py's keys, from the pack: for LoRAs also sd_forge_lora/
+    ui_edit_user_metadata.py save_lora_user_metadata's (activation text = trigger words). The
+    format A1111 defines; synapse-a1111 writes the same (separate distributions)."""
+    data: dict[str, object] = {}
+    if request.description:
+        data["description"] = bounded(request.description)
+    if request.kind is AssetKind.LORA:
+        version = sd_versions.get(model_family(request.base_model) or "")
+        if version:
+            data["sd version"] = version
+        if request.trigger_words:
+            data["activation text"] = ", ".join(request.trigger_words)
+        if request.preferred_weight is not None:
+            data["preferred weight"] = request.preferred_weight
+    if request.notes:
+        data["notes"] = bounded(request.notes)
+    return data
+
+
+def write_webui_hashes(install: Path, entries: Sequence[CachedHash]) -> int:
+    """Into ``<install>/cache/`` when its modules/cache.py uses diskcache (Forge, reForge, Forge
+    Classic), else into ``<install>/cache.json`` (the JSON cache of early Forge, as in A1111)."""
+    if not entries:
+        return 0
+    if "diskcache" in _text(install / "modules" / "cache.py"):
+        return update_diskcache(install / "cache", "hashes", entries, {})
+    return update_json_sections(install / "cache.json", "hashes", entries)
+
+
+def _text(path: Path) -> str:
+    try:
+        return path.read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return ""

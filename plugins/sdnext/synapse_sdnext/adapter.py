@@ -10,13 +10,33 @@ laid out with SD.Next's folder names.
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+import posixpath
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import ClassVar
 
 from synapse_core.attach_flags import FlagAttach, FlagTarget, count_model_files, count_model_folders, read_json_object
+from synapse_core.hash_caches import (
+    Title,
+    cached_hashes,
+    drop_json_keys,
+    titles_with_new_bytes,
+    update_json_sections,
+)
 from synapse_core.kinds import AssetKind
-from synapse_core.ui import AttachPlan, InstallInfo, KeyStyle, KindFolder, Liveness, UIAdapter, Unsupported
+from synapse_core.sidecar_files import bounded, json_sidecar, preview_sidecar, stem_of
+from synapse_core.ui import (
+    AttachPlan,
+    InstallInfo,
+    KeyStyle,
+    KindFolder,
+    Liveness,
+    Sidecar,
+    SidecarRequest,
+    UIAdapter,
+    Unsupported,
+    ViewHash,
+)
 
 MODELS_FLAG = "--models-dir"
 
@@ -219,6 +239,59 @@ class SDNextAdapter(UIAdapter):
             for kind, entry in self.layout.items()
         }
         return InstallInfo(self.display_name, None, Liveness.REFRESH, FOLLOWS, lists)
+
+    def sidecars(self, request: SidecarRequest) -> list[Sidecar]:
+        """``<stem>.preview.<ext>`` (ui_extra_networks.py find_preview_file) for the networks pages,
+        and for checkpoints, LoRAs and embeddings the ``<stem>.json`` info SD.Next reads as a Civitai
+        model (ui_extra_networks.py find_info, find_version; ui_extra_networks_lora.py get_tags).
+        No json beside a VAE: sd_vae.refresh_vae_list takes a VAE folder's json for a diffusers VAE."""
+        found = [preview_sidecar(request, PREVIEW_TYPES)] if request.kind in PREVIEW_KINDS else []
+        known = request.trigger_words or request.description or request.base_model or request.tags or request.creator
+        if request.kind in INFO_KINDS and known:  # nothing to say: no json (SD.Next reads the file's own metadata)
+            found.append(json_sidecar(f"{stem_of(request.expose)}.json", civitai_info(request)))
+        return [sidecar for sidecar in found if sidecar is not None]
+
+    def record_hashes(self, install: Path, view: Path, entries: Sequence[ViewHash]) -> int:
+        """The "hashes" store of ``<install>/data/cache.json`` (modules/hashes.py, read at start-up
+        by load_cache: a running SD.Next sees them after a restart, and may write its own over them),
+        and the cached metadata of files whose bytes changed (data/metadata.json, keyed by path)."""
+        records = cached_hashes(self, view, entries, HASH_TITLES, STALE)
+        cache = install / "data" / "cache.json"
+        moved = titles_with_new_bytes(cache, "hashes", records)
+        changed = update_json_sections(cache, "hashes", records)
+        paths = [str(view / f.folder / e.expose) for e in entries if (f := self.folder(e.kind)) and e.sha256 in moved]
+        drop_json_keys(install / "data" / "metadata.json", paths)
+        return changed
+
+
+PREVIEW_TYPES = ("jpg", "jpeg", "png", "webp", "tiff", "jp2", "jxl")  # ui_extra_networks.py find_preview_file
+PREVIEW_KINDS = frozenset(
+    {AssetKind.CHECKPOINT, AssetKind.LORA, AssetKind.EMBEDDING, AssetKind.VAE, AssetKind.DIFFUSION_MODEL}
+)
+INFO_KINDS = frozenset({AssetKind.CHECKPOINT, AssetKind.LORA, AssetKind.EMBEDDING})
+HASH_TITLES: Mapping[AssetKind, Title] = {
+    # sd_checkpoint.py CheckpointInfo: f"checkpoint/{relname}", relative to ckpt_dir, without extension
+    AssetKind.CHECKPOINT: lambda expose: f"checkpoint/{posixpath.splitext(expose)[0]}",
+    # lora/network.py NetworkOnDisk: "lora/" + name; lora_load.py: the stem with "." made "_"
+    AssetKind.LORA: lambda expose: f"lora/{stem_of(expose).replace('.', '_')}",
+}
+STALE: Mapping[AssetKind, tuple[str, ...]] = {AssetKind.LORA: ("hashes-addnet",)}
+
+
+def civitai_info(request: SidecarRequest) -> dict[str, object]:
+    """A Civitai model record with one version: what SD.Next's networks pages read from ``.json``."""
+    version: dict[str, object] = {
+        "trainedWords": list(request.trigger_words),
+        "files": [{"name": posixpath.basename(request.expose), "hashes": {"SHA256": request.sha256.upper()}}],
+    }
+    if request.base_model:
+        version["baseModel"] = request.base_model
+    info: dict[str, object] = {"name": request.pack, "description": bounded(request.description) or ""}
+    info["tags"] = list(request.tags)
+    if request.creator:
+        info["creator"] = {"username": request.creator}
+    info["modelVersions"] = [version]
+    return info
 
 
 SETTINGS_FILE = "config.json"
