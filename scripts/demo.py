@@ -7,6 +7,7 @@ The demo exits non-zero as soon as a step fails.
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import re
 import shlex
@@ -258,6 +259,7 @@ def main() -> None:
         run("history", env=env)
 
         workflow_tour(base, env)
+        sidecars_tour(base / "store")
         print("\ndemo finished")
 
         with FakeCivitai() as fake:  # the page's Fetch section imports from the stand-in too
@@ -294,6 +296,23 @@ def serve_page(env: dict[str, str]) -> None:
     finally:
         server.terminate()
         server.wait(timeout=10)
+
+
+def sidecars_tour(root: Path) -> None:
+    """What a UI finds beside a model: the pack's preview and its trigger words (A1111's card)."""
+    section("previews and trigger words arrive in the UIs' folders (A1111's view of its LoRAs)")
+    folder = root / "data" / "views" / "a1111" / "active" / "models" / "Lora"
+    print(f"$ ls {folder}")
+    for path in sorted(folder.rglob("*")):
+        if path.is_file():
+            print(f"  {path.relative_to(folder)}{'  -> ' + os.readlink(path) if path.is_symlink() else ''}")
+    cards = sorted(folder.rglob("*.json"))
+    if not cards or not any(folder.rglob("*.preview.*")):
+        sys.exit("demo step failed: no preview or user metadata next to the LoRAs")
+    for card in cards:
+        words = json.loads(card.read_text()).get("activation text")
+        if words:
+            print(f"{card.name}: activation text = {words!r}")
 
 
 if __name__ == "__main__":
