@@ -20,7 +20,7 @@ from __future__ import annotations
 import contextlib
 import os
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -30,7 +30,7 @@ from synapse_core.errors import SynapseError
 from synapse_core.inspect_kind import MODEL_EXTENSIONS
 from synapse_core.kinds import AssetKind
 from synapse_core.viewmarks import read_fingerprint
-from synapse_core.views import ViewService, read_record
+from synapse_core.views import ViewService
 from synapse_core.viewtree import Placement
 
 if TYPE_CHECKING:
@@ -106,10 +106,12 @@ class Keeper:
         # the tree the UI sees goes last: its version of a file wins
         trees = sorted(self.views.trees(ui), key=lambda t: str(t) == active_tree)
         for root in trees + self.views.leftovers(ui):
-            record = read_record(root)
+            fingerprint = read_fingerprint(root)
+            if not full and fingerprint is not None and _unchanged(root, fingerprint.dirs):
+                continue  # no folder Synapse wrote has changed since: nothing new in this tree
+            record = self.views.record(ui, root)
             placements = record.placements if record is not None else {}
             folders = record.folders if record is not None else []
-            fingerprint = read_fingerprint(root)
             changed_only = None if (full or fingerprint is None or record is None) else fingerprint.dirs
             tree = self.views.tree(ui, root)
             for rel in tree.foreign(placements, folders, changed_only):
@@ -185,6 +187,17 @@ class Keeper:
     def kept(self, uis: Sequence[str]) -> list[str]:
         """``<ui>: <path>`` of every kept file and folder (doctor lists them)."""
         return [f"{ui}: {unit}" for ui in uis for unit in self.views.kept_units(ui)]
+
+
+def _unchanged(root: Path, dirs: dict[str, int] | Mapping[str, int]) -> bool:
+    """Whether every folder of a tree has the mtime recorded when Synapse last wrote it."""
+    for folder, mtime in dirs.items():
+        try:
+            if os.stat(root / folder if folder else root).st_mtime_ns != mtime:
+                return False
+        except OSError:
+            return False
+    return True
 
 
 def take_in(captures: Sequence[Capture], blobs: BlobStore, files: StateFiles) -> tuple[list[str], list[str]]:

@@ -126,35 +126,43 @@ def decide(
     """Winners by path and losers, deciding each name once.
 
     ``contenders`` are sorted into ``order`` (the profile's packs; a contender of a pack not in
-    it is dropped; aliases come last). With ``previous``, only names offered by ``changed`` packs (before or now)
-    are decided again; every other name keeps its earlier winner. The caller passes
-    ``previous`` only when the relative order of the unchanged packs is what it was.
+    it is dropped; aliases come last). With ``previous``, only the names offered by ``changed``
+    packs (before or now) are decided again: every other name keeps its earlier winner and
+    losers as they were. The caller passes ``previous`` only when the relative order of the
+    unchanged packs is what it was.
     """
     rank = {name: index for index, name in enumerate(order)}
-    last = len(order)  # aliases (extra names a profile asks for) come after every pack
+    if previous is None:
+        return _decide_groups(contenders, rank, policy)
+    again = {_group_key(c) for c in previous.contenders() if c["pack"] in changed or c["pack"] not in rank}
+    again |= {_group_key(c) for c in contenders if c["pack"] in changed}
+    winners = {p: e for p, e in previous.entries.items() if _group_key(e) not in again}
+    losers = [c for c in previous.losers if _group_key(c) not in again]
+    fresh_winners, fresh_losers = _decide_groups([c for c in contenders if _group_key(c) in again], rank, policy)
+    for path, winner in fresh_winners.items():
+        if path in winners:
+            fresh_losers.append({**winner, "by": winners[path]["pack"]})
+        else:
+            winners[path] = winner
+    return winners, losers + fresh_losers
+
+
+def _decide_groups(
+    contenders: Iterable[Record], rank: Mapping[str, int], policy: ConflictPolicy
+) -> tuple[dict[str, Record], list[Record]]:
+    """Group contenders by the name the UI lists them under, in profile order, and let the
+    policy pick each group's winner."""
+    last = len(rank)  # aliases (extra names a profile asks for) come after every pack
     ordered = sorted(
         (c for c in contenders if c["pack"] in rank), key=lambda c: last if c.get("alias") else rank[c["pack"]]
     )
     groups: dict[tuple[str, str], list[Record]] = {}
     for record in ordered:
         groups.setdefault(_group_key(record), []).append(record)
-    again: set[tuple[str, str]] | None = None
-    kept: dict[tuple[str, str], Record] = {}
-    if previous is not None:
-        again = {_group_key(c) for c in previous.contenders() if c["pack"] in changed}
-        again |= {_group_key(c) for c in ordered if c["pack"] in changed}
-        kept = {_group_key(e): e for e in previous.entries.values()}
     winners: dict[str, Record] = {}
     losers: list[Record] = []
     for key, group in groups.items():
-        index = 0
-        if len(group) > 1:
-            index = -1
-            if again is not None and key not in again and key in kept:
-                old = (kept[key]["pack"], kept[key]["resource_id"])
-                index = next((i for i, c in enumerate(group) if (c["pack"], c["resource_id"]) == old), -1)
-            if index < 0:
-                index = policy.choose(key[1], [_policy_contender(c) for c in group])
+        index = policy.choose(key[1], [_policy_contender(c) for c in group]) if len(group) > 1 else 0
         winner = {**group[index], "shadows": [c["pack"] for i, c in enumerate(group) if i != index]}
         if winner["path"] in winners:  # two names at one path (a UI keying by stem): the first keeps it
             losers.append({**winner, "by": winners[winner["path"]]["pack"]})

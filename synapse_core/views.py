@@ -55,6 +55,7 @@ if TYPE_CHECKING:
     from synapse_core.ui import UIAdapter
 
 MANIFEST_SCHEMA = 2
+_ENCODER = json.JSONEncoder(ensure_ascii=False)
 KEPT_DIR = ".kept"
 
 
@@ -92,9 +93,15 @@ class ViewRecord:
     folders: list[str]
     blocked: dict[str, str]
     link_mode: str
+    _offers: dict[str, Offer] | None = attrs.field(default=None, eq=False, repr=False)
 
     def offers(self) -> dict[str, Offer]:
-        """What each pack offered this UI, rebuilt from the manifest (no pack is read)."""
+        """What each pack offered this UI, rebuilt from the manifest (no pack is read; once)."""
+        if self._offers is None:
+            self._offers = self._rebuild_offers()
+        return self._offers
+
+    def _rebuild_offers(self) -> dict[str, Offer]:
         offers = {name: Offer([], [], list(self.missing.get(name, []))) for name in self.order}
         for record in self.plan.contenders():
             clean = {k: v for k, v in record.items() if k not in ("shadows", "by", "stat")}
@@ -127,12 +134,13 @@ class ViewRecord:
             "kept": kept,
             "blocked": self.blocked,
         }
-        lines = [json.dumps(head)[:-1] + ", " + json.dumps(body)[1:-1] + ', "entries": [']
-        lines.append(",\n".join(json.dumps(e, ensure_ascii=False) for e in entries))
+        encode = _ENCODER.encode
+        lines = [encode(head)[:-1] + ", " + encode(body)[1:-1] + ', "entries": [']
+        lines.append(",\n".join(map(encode, entries)))
         lines.append('], "losers": [')
-        lines.append(",\n".join(json.dumps(e, ensure_ascii=False) for e in self.plan.losers))
+        lines.append(",\n".join(map(encode, self.plan.losers)))
         lines.append('], "left_out": [')
-        lines.append(",\n".join(json.dumps(o, ensure_ascii=False) for o in self.plan.left_out))
+        lines.append(",\n".join(map(encode, self.plan.left_out)))
         lines.append("]}")
         return ("\n".join(lines) + "\n").encode()
 
@@ -233,6 +241,7 @@ class ViewService:
         self._registry = registry
         self._link_mode = link_mode or (lambda ui: "symlink")
         self._inputs: dict[str, PackInput | None] = {}
+        self._records: dict[Path, ViewRecord | None] = {}
 
     @property
     def registry(self) -> PluginRegistry:
@@ -242,6 +251,13 @@ class ViewService:
     def forget(self) -> None:
         """Drop what was read this command (state changed: read packs again)."""
         self._inputs.clear()
+        self._records.clear()
+
+    def record(self, ui: str, tree: Path) -> ViewRecord | None:
+        """A tree's manifest, read once per command (writes keep it current)."""
+        if tree not in self._records:
+            self._records[tree] = read_record(tree)
+        return self._records[tree]
 
     # -- paths ------------------------------------------------------------------------------
 
@@ -329,7 +345,7 @@ class ViewService:
         profile, order = found
         policy = self.registry.policy(profile.policy)
         layout = layout_digest(adapter)
-        previous = read_record(self.tree_path(ui, GLOBAL_PROFILE))
+        previous = self.record(ui, self.tree_path(ui, GLOBAL_PROFILE))
         if previous is not None and (previous.layout != layout or previous.policy != profile.policy):
             previous = None
         offers = previous.offers() if previous is not None else {}
@@ -359,9 +375,18 @@ class ViewService:
         return self._record(ui, GLOBAL_PROFILE, profile, layout, order, digests, missing, plan, adapter)
 
     def _derived_record(
-        self, ui: str, adapter: UIAdapter, name: str, base: ViewRecord, changed: Collection[str] = ()
+        self,
+        ui: str,
+        adapter: UIAdapter,
+        name: str,
+        base: ViewRecord,
+        changed: Collection[str] = (),
+        base_before: str | None = None,
     ) -> ViewRecord | None:
-        """Plan a profile's view from the global view's contenders in that profile's order."""
+        """Plan a profile's view from the global view's contenders in that profile's order.
+
+        With ``changed`` and ``base_before`` (the global view's digest before this command),
+        a view that was current then is decided again only for the names ``changed`` offered."""
         found = self.files.profile_order(name)
         if found is None:
             return None
@@ -369,13 +394,16 @@ class ViewService:
         policy = self.registry.policy(profile.policy)
         offers = base.offers()
         aliases = self._alias_contenders(ui, profile, offers)
-        previous = read_record(self.tree_path(ui, name))
+        previous = self.record(ui, self.tree_path(ui, name))
+        fingerprint = read_fingerprint(self.tree_path(ui, name))
         incremental = (
             previous is not None
+            and fingerprint is not None
+            and base_before is not None
+            and fingerprint.base == base_before
             and previous.layout == base.layout
             and previous.policy == profile.policy
             and same_relative_order(previous.order, order, changed)
-            and bool(changed)
         )
         plan = make_plan(
             [c for p in order for c in offers.get(p, Offer([], [], [])).contenders] + aliases,
@@ -475,7 +503,7 @@ class ViewService:
     def write(self, record: ViewRecord, base: str | None = None) -> None:
         """Make the tree of ``record`` hold exactly its placements (foreign files untouched)."""
         root = self.tree_path(record.ui, record.profile)
-        previous = read_record(root) if root.is_dir() else None
+        previous = self.record(record.ui, root) if root.is_dir() else None
         try:
             if previous is None:
                 self._build(root, record)
@@ -486,7 +514,9 @@ class ViewService:
                     record.placements.pop(rel, None)
                 record.blocked.update(blocked)
             self._finish(root, record, base)
+            self._records[root] = record
         except OSError as exc:
+            self._records.pop(root, None)
             raise _link_error(exc, root) from exc
 
     def _build(self, root: Path, record: ViewRecord) -> None:
@@ -507,6 +537,7 @@ class ViewService:
         """Move an old tree out of the way (trash, removed later), never deleting it in place."""
         trash = root.parent / f".trash-{root.name}-{uuid.uuid4().hex[:8]}"
         os.rename(root, trash)
+        self._records.pop(root, None)
 
     def _finish(self, root: Path, record: ViewRecord, base: str | None) -> None:
         """Write the manifest (atomically) and the fingerprint, each only if it changed.
@@ -571,12 +602,13 @@ class ViewService:
     def sync_ui(self, ui: str, stack: Sequence[str], changed: Collection[str] = (), *, verify: bool = False) -> None:
         """Update the global view and every view on ``stack`` for one UI; point ``active``."""
         adapter = self.registry.ui(ui)
+        before = None if verify else read_fingerprint(self.tree_path(ui, GLOBAL_PROFILE))
         base = self._global_record(ui, adapter, changed, verify)
         self.write(base)
         base_digest = self._digest_of(base)
         for name in dict.fromkeys(stack):
             if name != GLOBAL_PROFILE:
-                derived = self._derived_record(ui, adapter, name, base, changed)
+                derived = self._derived_record(ui, adapter, name, base, changed, before.digest if before else None)
                 if derived is not None:
                     self.write(derived, base=base_digest)
         point_active(self.layout, ui, stack[-1])
@@ -670,16 +702,17 @@ def placements_of(plan: Plan, kept_units: Sequence[str]) -> tuple[dict[str, Plac
     placements: dict[str, Placement] = {unit: Placement("kept", target=unit) for unit in kept_units}
     kept_prefixes = tuple(f"{unit}/" for unit in kept_units)
     blocked: dict[str, str] = {}
+    with_sidecars = []
     for rel, entry in plan.entries.items():
-        if rel in placements or rel.startswith(kept_prefixes):
+        if rel in placements or (kept_prefixes and rel.startswith(kept_prefixes)):
             blocked[rel] = "a file the UI wrote"
             continue
         placements[rel] = Placement("entry", entry["sha256"])
-    for entry in plan.entries.values():
-        if entry["path"] in blocked:
-            continue
-        for rel, (_name, digest) in zip(sidecar_paths(entry), entry.get("sidecars", []), strict=True):
-            if rel not in placements and not rel.startswith(kept_prefixes):
+        if "sidecars" in entry:
+            with_sidecars.append(entry)
+    for entry in with_sidecars:  # after every entry: a sidecar never takes a model's place
+        for rel, (_name, digest) in zip(sidecar_paths(entry), entry["sidecars"], strict=True):
+            if rel not in placements and not (kept_prefixes and rel.startswith(kept_prefixes)):
                 placements[rel] = Placement("sidecar", digest)
     return placements, blocked
 
