@@ -94,6 +94,8 @@ class ViewRecord:
     blocked: dict[str, str]
     link_mode: str
     _offers: dict[str, Offer] | None = attrs.field(default=None, eq=False, repr=False)
+    dirty: set[str] = attrs.field(factory=set, eq=False, repr=False)
+    """Packs planned again by the command that made this record."""
 
     def offers(self) -> dict[str, Offer]:
         """What each pack offered this UI, rebuilt from the manifest (no pack is read; once)."""
@@ -338,7 +340,8 @@ class ViewService:
     # -- planning ---------------------------------------------------------------------------
 
     def _global_record(self, ui: str, adapter: UIAdapter, changed: Collection[str], verify: bool) -> ViewRecord:
-        """Plan the global view of ``ui`` from its last record and the packs that changed."""
+        """Plan the global view of ``ui`` from its last record and the packs that changed (its
+        ``dirty`` then names every pack planned again: changed, new, gone, or whose blob came)."""
         found = self.files.profile_order(GLOBAL_PROFILE)
         if found is None:
             raise SynapseError("the global profile is missing; run 'synapse doctor --fix'")
@@ -372,7 +375,9 @@ class ViewService:
             changed=dirty,
         )
         missing = {p: offers[p].missing for p in order if p in offers and offers[p].missing}
-        return self._record(ui, GLOBAL_PROFILE, profile, layout, order, digests, missing, plan, adapter)
+        record = self._record(ui, GLOBAL_PROFILE, profile, layout, order, digests, missing, plan, adapter)
+        record.dirty = dirty | ({p for p in previous.order if p not in order} if previous else set())
+        return record
 
     def _derived_record(
         self,
@@ -608,7 +613,7 @@ class ViewService:
         base_digest = self._digest_of(base)
         for name in dict.fromkeys(stack):
             if name != GLOBAL_PROFILE:
-                derived = self._derived_record(ui, adapter, name, base, changed, before.digest if before else None)
+                derived = self._derived_record(ui, adapter, name, base, base.dirty, before.digest if before else None)
                 if derived is not None:
                     self.write(derived, base=base_digest)
         point_active(self.layout, ui, stack[-1])
