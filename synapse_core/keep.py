@@ -115,8 +115,10 @@ class Keeper:
             changed_only = None if (full or fingerprint is None or record is None) else fingerprint.dirs
             tree = self.views.tree(ui, root)
             for rel in tree.foreign(placements, folders, changed_only):
-                self._handle(ui, adapter, root, rel, units, report)
-        live = {u for u in units if os.path.lexists(self.views.kept_dir(ui) / u)}
+                if rel not in units or not self.views.stable(ui):
+                    self._handle(ui, adapter, root, rel, units, report)
+        home = self.views.layout.active_link(ui) if self.views.stable(ui) else self.views.kept_dir(ui)
+        live = {u for u in units if os.path.lexists(home / u)}
         if live != set(self.views.kept_units(ui)):
             self.views.save_kept_units(ui, live)
 
@@ -159,12 +161,16 @@ class Keeper:
         return Capture(ui=ui, path=path, kind=kind, expose=expose)
 
     def _keep(self, ui: str, root: Path, rel: str, units: set[str], report: SweepReport) -> None:
-        """Move ``rel`` into the kept area (recorded first) and link it back in its tree."""
+        """Move ``rel`` into the kept area (recorded first) and link it back in its tree; in a
+        stable folder (the UI's only tree) it stays where it is, recorded."""
         kept = self.views.kept_dir(ui)
         target = kept / rel
         if not units >= {rel}:
             units.add(rel)
             self.views.save_kept_units(ui, units)
+        if self.views.stable(ui):
+            report.kept.append(f"{ui}: {rel}")
+            return
         try:
             target.parent.mkdir(parents=True, exist_ok=True)
             if os.path.lexists(target):  # an older version kept earlier: set it aside, never delete it

@@ -65,9 +65,9 @@ class Maintenance:
         kept = self.keeper.sweep(uis, full=True)
         stacks = self.files.stacks()
         for ui in uis:
-            keep = {GLOBAL_PROFILE, *stacks.get(ui, [])}
+            keep = set() if self.views.stable(ui) else {GLOBAL_PROFILE, *stacks.get(ui, [])}
             for tree in self.views.trees(ui):
-                if tree.name not in keep:
+                if tree.parent.name == "profiles" and tree.name not in keep:  # never a stable active folder
                     remove_tree(tree)
             discard_leftovers(self.views.leftovers(ui))
         for sha, _ in garbage:
@@ -145,8 +145,13 @@ class Maintenance:
             gone = [p for p in stack if not self.files.has_profile(p)]
             if gone:
                 problems.append(Problem(check="active", message=f"{ui}: the stack names missing profiles {gone}"))
-            target = active_target(self.layout, ui)
-            if target != f"profiles/{stack[-1]}":
+            if self.views.stable(ui):
+                record = self.views.record(ui, self.layout.active_link(ui))
+                shown = record.profile if record is not None else None
+                if shown != stack[-1]:
+                    message = f"{ui}: the active folder shows {shown}, the stack's top is {stack[-1]}"
+                    problems.append(Problem(check="active", message=message))
+            elif (target := active_target(self.layout, ui)) != f"profiles/{stack[-1]}":
                 message = f"{ui}: active points at {target}, the stack's top is {stack[-1]}"
                 problems.append(Problem(check="active", message=message))
             for profile in dict.fromkeys([GLOBAL_PROFILE, *stack]):

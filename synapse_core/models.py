@@ -15,6 +15,7 @@ from synapse_core.kinds import AssetKind
 
 SCHEMA_VERSION = 1
 UpdatePolicy = Literal["follow_latest", "pinned"]
+LinkModeSetting = Literal["auto", "symlink", "hardlink", "reflink", "copy"]
 Upstream = Literal["ok", "removed", "archived"]
 NsfwLevel = Literal["none", "soft", "mature", "explicit"]
 """How explicit a preview is, as its source rated it (a page blurs what is above the user's level)."""
@@ -36,7 +37,10 @@ class Config(StrictModel):
 
     schema_version: int = SCHEMA_VERSION
     default_ui_set: str = "default"
-    link_mode: Literal["symlink"] = "symlink"
+    link_mode: LinkModeSetting = "symlink"
+    """How views are made: symlinks, hard links, reflinks or copies, or 'auto' (probed once)."""
+    ui_link_modes: dict[str, LinkModeSetting] = Field(default_factory=dict)
+    """A UI's own link mode (``attach --link-mode``), over ``link_mode``."""
     parallel_downloads: int = Field(default=3, ge=1, le=16)
     ui_installs: dict[str, list[str]] = Field(default_factory=dict)
     allowed_origins: list[str] = Field(default_factory=list)

@@ -21,6 +21,9 @@ class InitResult(Result):
     created: bool
     history: bool
     uis: list[str]
+    link_mode: str = "symlink"
+    link_mode_reason: str = ""
+    """Why: the user chose it, or what ``auto`` found the file system can do."""
 
 
 class ResourceStatus(Result):

@@ -272,12 +272,28 @@ class Store:
 
     # -- store -----------------------------------------------------------------
 
-    def init(self) -> InitResult:
-        """Create the store (idempotent): folders, config, UI sets, the global profile, history."""
-        from synapse_core.fscaps import check_symlinks
+    def init(self, *, link_mode: str | None = None) -> InitResult:
+        """Create the store (idempotent): folders, config, UI sets, the global profile, history.
+
+        ``link_mode`` (default ``auto`` for a new store): how views are made; ``auto`` probes
+        the file system of data/views once and records what it picked."""
+        from synapse_core.fscaps import probe
 
         created = not self.layout.is_initialised()
-        check_symlinks(self.layout.views_dir)
+        caps = probe(self.layout.views_dir, self.layout.blobs_dir)
+        config = self.files.config() if not created else Config()
+        chosen = link_mode or ("auto" if created else config.link_mode)
+        mode = caps.best_mode() if chosen == "auto" else chosen
+        reason = (
+            f"auto: the {caps.filesystem} file system of {self.layout.views_dir} can "
+            + ", ".join(k for k in ("symlink", "hardlink", "reflink") if getattr(caps, k))
+            if chosen == "auto"
+            else "chosen"
+        )
+        if mode == "symlink" and not caps.symlink:
+            from synapse_core.fscaps import check_symlinks
+
+            check_symlinks(self.layout.views_dir)  # raises the clear error
         with self.lock.hold():
             self.recovery.remove_leftovers()
             for folder in (self.layout.packs_dir, self.layout.profiles_dir, self.layout.blobs_dir, self.layout.tmp_dir):
@@ -287,12 +303,21 @@ class Store:
                 self.files.save_ui_sets(UISets(sets={"all": uis, "default": uis}))
             if not self.files.has_profile(GLOBAL_PROFILE):
                 self.files.save_profile(Profile(name=GLOBAL_PROFILE))
-            if not self.layout.config_file.is_file():
-                self.files.save_config(Config())
+            if created or config.link_mode != mode:
+                config.link_mode = mode  # type: ignore[assignment]
+                self.files.save_config(config)
             self.history.init()
             self.history.commit("init store")
+            self.views.forget()
             self._sync_views(set(), verify=not created)
-        return InitResult(root=str(self.layout.root), created=created, history=self.history.enabled, uis=uis)
+        return InitResult(
+            root=str(self.layout.root),
+            created=created,
+            history=self.history.enabled,
+            uis=uis,
+            link_mode=mode,
+            link_mode_reason=reason,
+        )
 
     def history_log(self, limit: int = 50) -> list[HistoryEntry]:
         """State changes, newest first."""
@@ -664,12 +689,19 @@ class Store:
     # -- attach ----------------------------------------------------------------------
 
     def attach(
-        self, ui: str, install: Path, *, print_only: bool = False, detach: bool = False, force: bool = False
+        self,
+        ui: str,
+        install: Path,
+        *,
+        print_only: bool = False,
+        detach: bool = False,
+        force: bool = False,
+        link_mode: str | None = None,
     ) -> AttachResult:
         """Point a UI install at its ``active`` view (or undo it); only what attach owns changes.
 
         Attach stops when it would hide models from the UI (``UIAdapter.attach_conflicts``)
-        unless ``force``."""
+        unless ``force``. ``link_mode``: how this UI's views are made from now on."""
         self.layout.require_initialised()
         adapter = self.registry.ui(ui)
         install = install.expanduser().absolute()
@@ -691,7 +723,10 @@ class Store:
                     known.remove(str(install))
                 elif not detach and str(install) not in known:
                     known.append(str(install))
+                if link_mode is not None and not detach:
+                    config.ui_link_modes[ui] = link_mode  # type: ignore[assignment]
                 self.files.save_config(config)
+                self.views.forget()  # the link mode may have changed: the views follow it
         return AttachResult(
             ui=ui,
             install=str(install),

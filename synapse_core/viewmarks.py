@@ -89,6 +89,8 @@ def point_active(layout: StoreLayout, ui: str, profile: str) -> None:
     link = layout.active_link(ui)
     if active_target(layout, ui) == f"profiles/{profile}":
         return
+    if link.is_dir() and not link.is_symlink():
+        return  # a stable folder: its entries were swapped to show the profile
     link.parent.mkdir(parents=True, exist_ok=True)
     temp = link.parent / f".active-{os.getpid()}-{uuid.uuid4().hex[:8]}"
     try:

@@ -51,6 +51,7 @@ from synapse_core.viewtree import (
 
 if TYPE_CHECKING:
     from synapse_core.blobs import BlobStore
+    from synapse_core.fscaps import Capabilities
     from synapse_core.plugins import PluginRegistry
     from synapse_core.ui import UIAdapter
 
@@ -230,20 +231,16 @@ class ViewService:
     """Keeps every UI's views current, cheaply; builds, checks and removes them."""
 
     def __init__(
-        self,
-        layout: StoreLayout,
-        files: StateFiles,
-        blobs: BlobStore,
-        registry: Callable[[], PluginRegistry],
-        link_mode: Callable[[str], LinkMode] | None = None,
+        self, layout: StoreLayout, files: StateFiles, blobs: BlobStore, registry: Callable[[], PluginRegistry]
     ) -> None:
         self.layout = layout
         self.files = files
         self.blobs = blobs
         self._registry = registry
-        self._link_mode = link_mode or (lambda ui: "symlink")
         self._inputs: dict[str, PackInput | None] = {}
         self._records: dict[Path, ViewRecord | None] = {}
+        self._modes: dict[str, tuple[LinkMode, bool]] = {}
+        self._caps: Capabilities | None = None
 
     @property
     def registry(self) -> PluginRegistry:
@@ -254,6 +251,42 @@ class ViewService:
         """Drop what was read this command (state changed: read packs again)."""
         self._inputs.clear()
         self._records.clear()
+        self._modes.clear()
+
+    # -- link modes ---------------------------------------------------------------------------
+
+    def _mode(self, ui: str) -> tuple[LinkMode, bool]:
+        """The link mode of ``ui``'s views and whether ``active`` is a stable folder (no
+        symlinks there, or copies: one tree whose entries are swapped one by one)."""
+        if ui not in self._modes:
+            try:
+                config = self.files.config()
+                setting = config.ui_link_modes.get(ui, config.link_mode)
+            except SynapseError:
+                setting = "symlink"
+            caps = None
+            if setting == "auto" or setting not in ("symlink", "copy"):
+                caps = self.capabilities()
+            mode: LinkMode = caps.best_mode() if setting == "auto" and caps else setting  # type: ignore[assignment]
+            stable = mode == "copy" or (mode != "symlink" and caps is not None and not caps.symlink)
+            self._modes[ui] = (mode, stable)
+        return self._modes[ui]
+
+    def capabilities(self) -> Capabilities:
+        """What the file system of data/views can do (probed once per ViewService)."""
+        if self._caps is None:
+            from synapse_core.fscaps import probe
+
+            self._caps = probe(self.layout.views_dir, self.layout.blobs_dir)
+        return self._caps
+
+    def link_mode(self, ui: str) -> LinkMode:
+        """How entries of ``ui``'s views are made."""
+        return self._mode(ui)[0]
+
+    def stable(self, ui: str) -> bool:
+        """Whether ``active`` of ``ui`` is a stable folder rather than a link to a profile's tree."""
+        return self._mode(ui)[1]
 
     def record(self, ui: str, tree: Path) -> ViewRecord | None:
         """A tree's manifest, read once per command (writes keep it current)."""
@@ -264,8 +297,9 @@ class ViewService:
     # -- paths ------------------------------------------------------------------------------
 
     def tree_path(self, ui: str, profile: str) -> Path:
-        """data/views/<ui>/profiles/<profile>"""
-        return self.layout.profile_view(ui, profile)
+        """data/views/<ui>/profiles/<profile>, or ``active`` itself when it is a stable folder
+        (it then shows the top of the stack, whatever ``profile`` is asked for)."""
+        return self.layout.active_link(ui) if self.stable(ui) else self.layout.profile_view(ui, profile)
 
     def kept_dir(self, ui: str) -> Path:
         """Where files a UI wrote are kept, beside its trees (data/views/<ui>/profiles/.kept)."""
@@ -278,7 +312,7 @@ class ViewService:
     def tree(self, ui: str, root: Path) -> Tree:
         """The :class:`Tree` at ``root`` for ``ui``."""
         depth = len(root.relative_to(self.layout.data).parts)
-        materializer = Materializer(self._link_mode(ui), self.layout.blobs_dir)
+        materializer = Materializer(self.link_mode(ui), self.layout.blobs_dir)
         return Tree(root, depth, materializer, self.sidecar_dir(ui), self.kept_dir(ui))
 
     # -- inputs -----------------------------------------------------------------------------
@@ -365,7 +399,11 @@ class ViewService:
                 if digest is not None:
                     digests[name] = digest
         digests = {p: digests[p] for p in order if p in digests}
-        incremental = previous is not None and same_relative_order(previous.order, order, dirty)
+        incremental = (
+            previous is not None
+            and previous.profile == GLOBAL_PROFILE
+            and same_relative_order(previous.order, order, dirty)
+        )
         plan = make_plan(
             [c for p in order for c in offers.get(p, Offer([], [], [])).contenders],
             [o for p in order for o in offers.get(p, Offer([], [], [])).left_out],
@@ -403,6 +441,7 @@ class ViewService:
         fingerprint = read_fingerprint(self.tree_path(ui, name))
         incremental = (
             previous is not None
+            and previous.profile == name
             and fingerprint is not None
             and base_before is not None
             and fingerprint.base == base_before
@@ -464,7 +503,7 @@ class ViewService:
         adapter: UIAdapter,
     ) -> ViewRecord:
         folders = sorted({f.folder for kind in adapter.layout if (f := adapter.folder(kind)) is not None})
-        placements, blocked = placements_of(plan, self.kept_units(ui))
+        placements, blocked = placements_of(plan, self.kept_units(ui), in_place=self.stable(ui))
         for rel in blocked:
             entry = plan.entries.get(rel)
             if entry is not None:
@@ -484,7 +523,7 @@ class ViewService:
             placements=placements,
             folders=folders,
             blocked=blocked,
-            link_mode=self._link_mode(ui),
+            link_mode=self.link_mode(ui),
         )
 
     # -- kept files (what UIs wrote) ---------------------------------------------------------
@@ -510,11 +549,15 @@ class ViewService:
         root = self.tree_path(record.ui, record.profile)
         previous = self.record(record.ui, root) if root.is_dir() else None
         try:
+            if previous is not None and previous.link_mode != record.link_mode and not self.stable(record.ui):
+                self._set_aside(root)  # another link mode: a new tree (the sweep kept what the UI wrote)
+                previous = None
             if previous is None:
                 self._build(root, record)
             else:
                 tree = self.tree(record.ui, root)
-                blocked = tree.apply(previous.placements, record.placements, record.folders)
+                remake = previous.link_mode != record.link_mode
+                blocked = tree.apply(previous.placements, record.placements, record.folders, remake=remake)
                 for rel in blocked:
                     record.placements.pop(rel, None)
                 record.blocked.update(blocked)
@@ -609,18 +652,44 @@ class ViewService:
         adapter = self.registry.ui(ui)
         before = None if verify else read_fingerprint(self.tree_path(ui, GLOBAL_PROFILE))
         base = self._global_record(ui, adapter, changed, verify)
-        self.write(base)
         base_digest = self._digest_of(base)
+        if self.stable(ui):  # one tree: it shows the top of the stack
+            self._convert_to_stable(ui)
+            top = stack[-1]
+            record = base if top == GLOBAL_PROFILE else self._derived_record(ui, adapter, top, base, base.dirty)
+            self.write(record or base, base=None if record is base or record is None else base_digest)
+            return
+        self.write(base)
         for name in dict.fromkeys(stack):
             if name != GLOBAL_PROFILE:
                 derived = self._derived_record(ui, adapter, name, base, base.dirty, before.digest if before else None)
                 if derived is not None:
                     self.write(derived, base=base_digest)
+        self._convert_from_stable(ui)
         point_active(self.layout, ui, stack[-1])
 
+    def _convert_to_stable(self, ui: str) -> None:
+        """A store moved to a stable folder: ``active`` stops being a link (its trees stay until
+        gc, which keeps what the UI wrote in them first)."""
+        link = self.layout.active_link(ui)
+        if link.is_symlink():
+            link.unlink()
+            self._records.pop(link, None)
+
+    def _convert_from_stable(self, ui: str) -> None:
+        """A store that can link again: a stable ``active`` folder is set aside (what the UI
+        wrote in it was kept by the sweep) and becomes a link."""
+        link = self.layout.active_link(ui)
+        if link.is_dir() and not link.is_symlink():
+            self._set_aside(link)
+
     def ensure(self, ui: str, profile: str) -> None:
-        """Make the view of ``profile`` for ``ui`` current (building it if needed)."""
+        """Make the view of ``profile`` for ``ui`` current (building it if needed; in a stable
+        folder: make ``active`` show it)."""
         if self.is_current(ui, profile):
+            return
+        if self.stable(ui):
+            self.sync_ui(ui, [GLOBAL_PROFILE, profile] if profile != GLOBAL_PROFILE else [GLOBAL_PROFILE])
             return
         adapter = self.registry.ui(ui)
         base = self._global_record(ui, adapter, (), verify=False)
@@ -641,6 +710,17 @@ class ViewService:
         reading any pack: the global view is kept current by every command, and a derived view
         is current when it was planned from the global view as it is and its profile file is
         unchanged (the same check the fast switching path makes)."""
+        if self.stable(ui):
+            record = self.record(ui, self.tree_path(ui, profile))
+            fingerprint = read_fingerprint(self.tree_path(ui, profile))
+            return (
+                record is not None
+                and record.profile == profile
+                and fingerprint is not None
+                and fingerprint.plugin == self.plugin_of(ui)
+                and fingerprint.profile == profile_stamp(self.layout, profile)
+                and not any(self.blobs.has(s) for s in fingerprint.missing)
+            )
         return view_is_current(self.layout, ui, profile, self.plugin_of(ui), self.blobs.has)
 
     def check(self, ui: str, profile: str) -> list[str]:
@@ -650,6 +730,8 @@ class ViewService:
         record = read_record(root)
         if record is None or read_fingerprint(root) is None:
             return ["missing"]
+        if record.profile != profile:
+            return [] if self.stable(ui) else [f"showing {record.profile}"]  # a stable folder shows only the top
         tree = self.tree(ui, root)
         wrong = [
             f"holding a dangling link {rel}" for rel, p in record.placements.items() if not _resolves(tree, rel, p)
@@ -666,27 +748,32 @@ class ViewService:
         return wrong
 
     def rebuild(self, ui: str, stack: Sequence[str]) -> None:
-        """Recreate the views of ``stack`` from state and blobs alone (old trees set aside)."""
+        """Recreate the views of ``stack`` from state and blobs alone (old trees set aside;
+        a stable folder is brought in line entry by entry: the UI points at it)."""
         for name in dict.fromkeys([GLOBAL_PROFILE, *stack]):
             root = self.tree_path(ui, name)
-            if root.exists():
+            if root.exists() and not self.stable(ui):
                 self._set_aside(root)
         self.forget()
         self.sync_ui(ui, stack, verify=True)
 
     def trees(self, ui: str) -> list[Path]:
-        """Every profile tree of ``ui`` (not the kept area, staging or trash)."""
+        """Every tree of ``ui``: its profile trees and a stable ``active`` folder (not the kept
+        area, staging or trash)."""
         top = self.layout.views_dir / ui / "profiles"
-        if not top.is_dir():
-            return []
-        return sorted(p for p in top.iterdir() if not p.name.startswith(".") and p.is_dir() and not p.is_symlink())
+        found = []
+        if top.is_dir():
+            found = sorted(p for p in top.iterdir() if not p.name.startswith(".") and p.is_dir() and not p.is_symlink())
+        active = self.layout.active_link(ui)
+        return [*found, active] if active.is_dir() and not active.is_symlink() else found
 
     def leftovers(self, ui: str) -> list[Path]:
         """Staging trees of killed commands and trees set aside."""
-        top = self.layout.views_dir / ui / "profiles"
-        if not top.is_dir():
-            return []
-        return sorted(p for p in top.iterdir() if p.name.startswith((".staging-", ".trash-")))
+        found = []
+        for top in (self.layout.views_dir / ui / "profiles", self.layout.views_dir / ui):
+            if top.is_dir():
+                found += [p for p in top.iterdir() if p.name.startswith((".staging-", ".trash-"))]
+        return sorted(found)
 
 
 def _resolves(tree: Tree, rel: str, placement: Placement) -> bool:
@@ -701,15 +788,19 @@ def _read(path: Path) -> bytes | None:
         return None
 
 
-def placements_of(plan: Plan, kept_units: Sequence[str]) -> tuple[dict[str, Placement], dict[str, str]]:
+def placements_of(
+    plan: Plan, kept_units: Sequence[str], *, in_place: bool = False
+) -> tuple[dict[str, Placement], dict[str, str]]:
     """What Synapse places in a tree: kept links first (the UI's files win), then each entry and
-    its sidecars. Returns the placements and the entries a kept file stands in the way of."""
-    placements: dict[str, Placement] = {unit: Placement("kept", target=unit) for unit in kept_units}
+    its sidecars. Returns the placements and the entries a kept file stands in the way of.
+    ``in_place``: the kept files stand in the tree itself (a stable folder): no links to them."""
+    placements: dict[str, Placement] = {} if in_place else {u: Placement("kept", target=u) for u in kept_units}
+    taken = set(kept_units)
     kept_prefixes = tuple(f"{unit}/" for unit in kept_units)
     blocked: dict[str, str] = {}
     with_sidecars = []
     for rel, entry in plan.entries.items():
-        if rel in placements or (kept_prefixes and rel.startswith(kept_prefixes)):
+        if rel in taken or (kept_prefixes and rel.startswith(kept_prefixes)):
             blocked[rel] = "a file the UI wrote"
             continue
         placements[rel] = Placement("entry", entry["sha256"])
@@ -717,7 +808,7 @@ def placements_of(plan: Plan, kept_units: Sequence[str]) -> tuple[dict[str, Plac
             with_sidecars.append(entry)
     for entry in with_sidecars:  # after every entry: a sidecar never takes a model's place
         for rel, (_name, digest) in zip(sidecar_paths(entry), entry["sidecars"], strict=True):
-            if rel not in placements and not (kept_prefixes and rel.startswith(kept_prefixes)):
+            if rel not in placements and rel not in taken and not (kept_prefixes and rel.startswith(kept_prefixes)):
                 placements[rel] = Placement("sidecar", digest)
     return placements, blocked
 

@@ -227,13 +227,19 @@ class Tree:
                 placement.stat = self._make(fds, rel, placement, rel.rpartition("/")[2])
 
     def apply(
-        self, old: Mapping[str, Placement], new: Mapping[str, Placement], folders: Iterable[str] = ()
+        self,
+        old: Mapping[str, Placement],
+        new: Mapping[str, Placement],
+        folders: Iterable[str] = (),
+        *,
+        remake: bool = False,
     ) -> dict[str, str]:
         """Change the tree from ``old`` to ``new`` placements, entry by entry, each atomically.
 
         A path that holds something Synapse did not place (or no longer holds what it placed)
         is never touched: it is returned (path -> why), for the caller to keep. Placements of
-        ``new`` get the stat of the copies made for them.
+        ``new`` get the stat of the copies made for them. ``remake``: replace even unchanged
+        entries (the link mode changed).
         """
         blocked: dict[str, str] = {}
         with FolderFds(self.root) as fds:
@@ -246,12 +252,12 @@ class Tree:
                     self._prune_empty(rel)
             for rel, placement in new.items():
                 before = old.get(rel)
-                if before is not None and before == placement:
+                if before is not None and before == placement and not remake:
                     # unchanged: trusted (a UI replacing it changed its folder's mtime, and the
                     # sweep before this command kept what it wrote)
                     placement.stat = before.stat
                     continue
-                if self.holds(rel, placement):  # already there: e.g. a file taken in, the blob's inode
+                if not remake and self.holds(rel, placement):  # already there: a file taken in, the blob's inode
                     continue
                 if os.path.lexists(self.path(rel)) and not (before is not None and self.holds(rel, before)):
                     blocked[rel] = "a file Synapse did not place"

@@ -12,17 +12,26 @@ def store() -> None:
     """Create and inspect the store itself."""
 
 
+LINK_MODES = ("auto", "symlink", "hardlink", "reflink", "copy")
+
+
 @store.command()
+@click.option(
+    "--link-mode",
+    type=click.Choice(LINK_MODES),
+    help="How views are made (default: auto, which probes the file system once and says what it chose).",
+)
 @json_option
 @click.pass_context
-def init(ctx: click.Context, as_json: bool) -> None:
+def init(ctx: click.Context, link_mode: str | None, as_json: bool) -> None:
     """Create the store at --root (idempotent)."""
-    result = state(ctx).store(as_json).init()
+    result = state(ctx).store(as_json).init(link_mode=link_mode)
 
     def human() -> None:
         verb = "created" if result.created else "already present:"
         click.echo(f"store {verb} {result.root}")
         click.echo(f"UIs: {', '.join(result.uis) or 'none installed'}")
+        click.echo(f"views: {result.link_mode} ({result.link_mode_reason})")
         if not result.history:
             click.echo("state history is off (git is not installed)")
 

@@ -166,9 +166,20 @@ def profile_show(ctx: click.Context, name: str, as_json: bool) -> None:
 
 
 def _attach(
-    ctx: click.Context, ui: str, path: Path, print_only: bool, as_json: bool, detach: bool, force: bool = False
+    ctx: click.Context,
+    ui: str,
+    path: Path,
+    print_only: bool,
+    as_json: bool,
+    detach: bool,
+    force: bool = False,
+    link_mode: str | None = None,
 ) -> None:
-    result = state(ctx).store(as_json).attach(ui, path, print_only=print_only, detach=detach, force=force)
+    result = (
+        state(ctx)
+        .store(as_json)
+        .attach(ui, path, print_only=print_only, detach=detach, force=force, link_mode=link_mode)
+    )
 
     def human() -> None:
         click.echo(result.instructions)
@@ -185,14 +196,21 @@ def _attach(
 @click.argument("path", type=click.Path(path_type=Path))
 @click.option("--print", "print_only", is_flag=True, help="Only print what to add; change no file.")
 @click.option("--force", is_flag=True, help="Attach even if the install's own models or flags would be hidden.")
+@click.option(
+    "--link-mode",
+    type=click.Choice(["auto", "symlink", "hardlink", "reflink", "copy"]),
+    help="How this UI's views are made (default: the store's).",
+)
 @json_option
 @click.pass_context
-def attach(ctx: click.Context, ui: str, path: Path, print_only: bool, force: bool, as_json: bool) -> None:
+def attach(
+    ctx: click.Context, ui: str, path: Path, print_only: bool, force: bool, link_mode: str | None, as_json: bool
+) -> None:
     """Point the UI installed at PATH at its Synapse view (once; use/back need no re-attach).
 
     Stops, listing them, when the install's own folders that attach replaces hold models or
     the user set those flags: adopt them first ('synapse adopt PATH') or pass --force."""
-    _attach(ctx, ui, path, print_only, as_json, detach=False, force=force)
+    _attach(ctx, ui, path, print_only, as_json, detach=False, force=force, link_mode=link_mode)
 
 
 @click.command()
