@@ -277,9 +277,9 @@ def main() -> None:
     parser.add_argument("--files", type=int, default=20_000, help="files in the views benchmark's profile")
     parser.add_argument("--packs", type=int, default=200, help="packs in the check-updates benchmark")
     parser.add_argument("--web-packs", type=int, default=2000, help="packs in the web page benchmark")
-    parser.add_argument("--only", choices=["cli", "import", "views", "civitai", "web"], action="append")
+    parser.add_argument("--only", choices=["cli", "import", "views", "scale", "civitai", "web"], action="append")
     args = parser.parse_args()
-    chosen = args.only or ["cli", "import", "views", "civitai", "web"]
+    chosen = args.only or ["cli", "import", "views", "scale", "civitai", "web"]
     # Users' Python writes bytecode on first run; a session with PYTHONDONTWRITEBYTECODE set would
     # otherwise compile every synapse module from source in every timed command.
     repo = Path(__file__).resolve().parents[1]
@@ -294,6 +294,11 @@ def main() -> None:
         results.append(bench_import(args.runs, args.size))
     if "views" in chosen:
         results.append(bench_views(max(2, args.runs // 2), args.files))
+    if "scale" in chosen:
+        sys.path.insert(0, str(Path(__file__).resolve().parent))
+        from scale import bench_scale
+
+        results.append(bench_scale(max(3, args.runs // 2), WORK, SYNAPSE, timed, best, report))
     if "civitai" in chosen:
         results.append(bench_civitai(args.runs, args.size, args.packs))
     if "web" in chosen:
