@@ -21,9 +21,10 @@ $(STAMP): pyproject.toml $(foreach p,$(PLUGINS),plugins/$(p)/pyproject.toml)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check $(EDITABLES)
 	@touch $(STAMP)
 
-# The browser tests drive Debian's chromium (Playwright's own browser download is not used).
+# The browser tests drive Debian's chromium (Playwright's own browser download is not used);
+# the link-mode tests mount a FAT image (dosfstools makes it, fusefat mounts it without a loop device).
 system-deps:
-	@test -x /usr/bin/chromium || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; }
+	@test -x /usr/bin/chromium -a -x /sbin/mkfs.vfat -a -x /usr/bin/fusefat || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium dosfstools fusefat; }
 
 lint: install
 	$(BIN)/ruff check .

@@ -94,7 +94,8 @@ def link_error(exc: OSError, where: Path) -> SynapseError:
     """A one-line error for a failed link operation."""
     if exc.errno in (errno.EPERM, errno.EOPNOTSUPP, errno.ENOSYS, errno.EINVAL):
         return SynapseError(
-            f"cannot create links under {where.parent} (filesystem {filesystem_type(where.parent)}); "
+            f"cannot create links (symlinks or hard links) under {where.parent} "
+            f"(filesystem {filesystem_type(where.parent)}); "
             "choose another link mode ('synapse store init --link-mode auto') or put the store on a "
             "filesystem with links (ext4, btrfs, xfs, apfs, NTFS with developer mode)"
         )

@@ -176,6 +176,7 @@ class Store:
             change = Mutation(message)
             self.blobs.new.open = True
             try:
+                self.views.require_links()
                 change.notes += self._keep_what_uis_wrote()
                 yield change
                 self._register_new_uis()
@@ -284,9 +285,10 @@ class Store:
         config = self.files.config() if not created else Config()
         chosen = link_mode or ("auto" if created else config.link_mode)
         mode = caps.best_mode() if chosen == "auto" else chosen
+        abilities = ", ".join(k for k in ("symlink", "hardlink", "reflink") if getattr(caps, k))
         reason = (
             f"auto: the {caps.filesystem} file system of {self.layout.views_dir} can "
-            + ", ".join(k for k in ("symlink", "hardlink", "reflink") if getattr(caps, k))
+            + (abilities or "make no links, so views are copies")
             if chosen == "auto"
             else "chosen"
         )

@@ -272,6 +272,15 @@ class ViewService:
             self._modes[ui] = (mode, stable)
         return self._modes[ui]
 
+    def require_links(self) -> None:
+        """Raise the one-line link error, before a command changes anything, when a UI's views
+        are in symlink mode and data/views cannot hold symlinks (a FAT or exFAT drive, say)."""
+        uis = self.installed_uis()
+        if uis and any(self._mode(ui) == ("symlink", False) for ui in uis):
+            from synapse_core.fscaps import check_symlinks
+
+            check_symlinks(self.layout.views_dir)
+
     def capabilities(self) -> Capabilities:
         """What the file system of data/views can do (probed once per ViewService)."""
         if self._caps is None:

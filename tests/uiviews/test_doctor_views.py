@@ -267,16 +267,25 @@ def _leftovers(top: Path) -> list[str]:
     return found
 
 
-def test_init_with_views_on_a_filesystem_without_symlinks_fails_clearly(fat_mount, synapse_cli, tmp_path: Path):
+def test_init_in_symlink_mode_on_a_filesystem_without_symlinks_fails_clearly(fat_mount, synapse_cli, tmp_path: Path):
     root = tmp_path / "store"
     kind = fat_mount(root / "data" / "views")
-    result = synapse_cli("store", "init", root=root, env=PLUGIN_ENV)
+    result = synapse_cli("store", "init", "--link-mode", "symlink", root=root, env=PLUGIN_ENV)
     assert result.returncode != 0
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and "Traceback" not in result.stderr, result.stderr
     assert kind in lines[0] and "symlink" in lines[0], lines[0]
     assert _leftovers(root / "data" / "views") == []
     assert not any((root / "data" / "views" / ui / "active").exists() for ui in UIS)
+
+
+def test_init_auto_on_a_filesystem_without_links_picks_copies_and_says_why(fat_mount, synapse_cli, tmp_path: Path):
+    root = tmp_path / "store"
+    kind = fat_mount(root / "data" / "views")
+    result = synapse_cli("store", "init", root=root, env=PLUGIN_ENV)
+    assert result.returncode == 0, result.stderr
+    assert "copy" in result.stdout and kind in result.stdout and "no links" in result.stdout, result.stdout
+    assert json.loads((root / "state" / "config.json").read_text())["link_mode"] == "copy"
 
 
 def test_use_with_views_on_a_filesystem_without_symlinks_changes_nothing(
@@ -291,7 +300,7 @@ def test_use_with_views_on_a_filesystem_without_symlinks_changes_nothing(
     result = cli("use", "Earlier", ok=False)
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and "Traceback" not in result.stderr, result.stderr
-    assert kind in lines[0] and "symlink" in lines[0], lines[0]
+    assert kind in lines[0] and "symlink" in lines[0] and "--link-mode" in lines[0], lines[0]
     assert _leftovers(views(root)) == []
     assert list(views(root).glob("*/profiles/work__Earlier")) == []
     assert (root / "data" / "runtime.json").read_bytes() == runtime
