@@ -31,7 +31,7 @@ import attrs
 
 from synapse_core.errors import InvalidInput
 from synapse_core.kinds import AssetKind
-from synapse_core.ui import AttachPlan, FileChange, KindFolder, Unsupported
+from synapse_core.ui import AttachPlan, FileChange, KindFolder, ModelFolder, Unsupported
 
 # --------------------------------------------------------------------------- text regions
 
@@ -488,6 +488,51 @@ class FlagAttach:
                 for flag, pattern in patterns.items():
                     if pattern.search(line.text) and script.name not in found.get(flag, []):
                         found.setdefault(flag, []).append(script.name)
+        return found
+
+    def user_flag_values(self, install: Path, flags: Iterable[str]) -> dict[str, list[tuple[str, str]]]:
+        """The values the user's own lines of the launcher scripts give ``flags`` (comments and the
+        synapse block aside): flag -> (value, script) pairs, in script order."""
+        wanted = "|".join(re.escape(flag) for flag in flags)
+        pattern = re.compile(rf"(?<![\w-])({wanted})(?:=|\s+)(?:\\?\"([^\"\\]*)\\?\"|'([^']*)'|([^\s\"']+))")
+        found: dict[str, list[tuple[str, str]]] = {}
+        for script in self.scripts:
+            text = read_text(install / script.name)
+            if text is None or not wanted:
+                continue
+            span = find_block(text, MARKS[script.dialect], str(install / script.name))
+            if span is not None:
+                text = remove_region(text, span[0], span[1])
+            for line in lines_of(text):
+                if _COMMENT[script.dialect].match(line.text):
+                    continue
+                for match in pattern.finditer(line.text):
+                    value = next(v for v in match.groups()[1:] if v is not None)
+                    found.setdefault(match.group(1), []).append((value, script.name))
+        return found
+
+    def model_folders(self, install: Path, layout: Layout, display_name: str) -> list[ModelFolder]:
+        """The install's own folders of ``layout`` and the folders the user's flags name (a relative
+        value is taken from the install), each once, for ``synapse adopt``."""
+        found = []
+        seen: set[tuple[AssetKind, str]] = set()
+        by_flag: dict[str, list[AssetKind]] = {}
+        for kind, entry in layout.items():
+            if isinstance(entry, KindFolder) and not entry.folders:
+                if entry.attach_key:
+                    by_flag.setdefault(entry.attach_key, []).append(kind)
+                path = install / entry.folder
+                if path.is_dir() and (kind, str(path)) not in seen:
+                    seen.add((kind, str(path)))
+                    found.append(ModelFolder(kind, path, f"{display_name}'s {entry.folder} folder ({entry.source})"))
+        for flag, values in self.user_flag_values(install, by_flag).items():
+            for value, script in values:
+                path = Path(os.path.expanduser(value))
+                path = path if path.is_absolute() else install / path
+                for kind in by_flag[flag][:1]:  # a flag shared by kinds (ControlNet, IP-Adapter): the first
+                    if path.is_dir() and (kind, str(path)) not in seen:
+                        seen.add((kind, str(path)))
+                        found.append(ModelFolder(kind, path, f"{flag} in {script}"))
         return found
 
     def conflicts(self, install: Path, own: Mapping[str, Sequence[tuple[str, frozenset[str]]]]) -> list[str]:

@@ -155,6 +155,9 @@ class BlobStore:
         self.ahead = ahead
         self._root = str(layout.blobs_dir)
         self.new = NewBlobs(layout.data)
+        self.known: dict[tuple[int, int, int, int], str] = {}
+        """sha256s of local files hashed just before (``synapse adopt``), by :func:`file_identity`:
+        used while the file still has that identity, and checked again after use as always."""
 
     def path(self, sha256: str) -> Path:
         """Where the blob with this hash lives (whether or not it exists)."""
@@ -251,6 +254,11 @@ class BlobStore:
 
     def hash_source(self, source: Path, before: os.stat_result, progress: Progress | None) -> tuple[str, int]:
         """The sha256 and size of a local file: hashed ahead if it was (and is unchanged), else now."""
+        known = self.known.get(file_identity(before))
+        if known is not None:
+            if progress:
+                progress(before.st_size)
+            return known, before.st_size
         ahead = self.ahead.take(source, before, progress) if self.ahead else None
         return ahead or hash_file(source, progress)
 

@@ -30,6 +30,20 @@ class HashCacheFile:
         self.dirty = True
         return sha256, size
 
+    def known(self, st: os.stat_result) -> str | None:
+        """The cached sha256 of the file whose status is ``st``, if it is unchanged since."""
+        entry = self.cache.files.get(f"{st.st_dev}:{st.st_ino}")
+        if entry and entry.size == st.st_size and entry.mtime_ns == st.st_mtime_ns:
+            return entry.sha256
+        return None
+
+    def remember(self, st: os.stat_result, sha256: str) -> None:
+        """Record the sha256 of the file whose status (when its hashing began) was ``st``."""
+        self.cache.files[f"{st.st_dev}:{st.st_ino}"] = HashCacheEntry(
+            size=st.st_size, mtime_ns=st.st_mtime_ns, sha256=sha256
+        )
+        self.dirty = True
+
     def save(self) -> None:
         """Write the cache if it changed."""
         if self.dirty:

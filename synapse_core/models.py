@@ -94,6 +94,10 @@ class Pack(StrictModel):
     tags: list[str] = Field(default_factory=list)
     creator: str | None = None
     description: str | None = None
+    preferred_weight: float | None = None
+    """The weight to use the model at (a LoRA's strength), where the user or a UI recorded one."""
+    notes: str | None = None
+    """The user's own notes about the model (taken from a UI's metadata by ``synapse adopt``)."""
     upstream: Upstream = "ok"
     resources: list[ResourceSpec] = Field(default_factory=list)
 

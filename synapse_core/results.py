@@ -313,3 +313,93 @@ class UpdateResult(Result):
     applied: list[str]
     dry_run: bool
     installed: list[str] = Field(default_factory=list)
+
+
+class AdoptFile(Result):
+    """One model file ``synapse adopt`` found, and what becomes of it."""
+
+    path: str
+    ui: str | None = None
+    """The UI whose install holds it (None: a folder of models)."""
+    kind: AssetKind
+    why: str
+    """Why it is that kind (its folder, or its header)."""
+    expose: str
+    """The name every view shows it by (its path inside its kind's folder)."""
+    size: int
+    sha256: str
+    pack: str
+    action: str
+    """``link`` (a hard link: no bytes written), ``copy`` (bytes written: another file system),
+    ``present`` (the library has these bytes), ``duplicate`` (the same bytes as ``same_as``)."""
+    same_as: str | None = None
+    sidecars: list[str] = Field(default_factory=list)
+
+
+class AdoptSkip(Result):
+    """A file or folder ``synapse adopt`` leaves alone, and why."""
+
+    path: str
+    reason: str
+
+
+class AdoptPackPlan(Result):
+    """A pack an adopt writes (one per distinct model file)."""
+
+    name: str
+    new: bool
+    """False: an existing pack holds these bytes under these names already."""
+    kinds: list[AssetKind]
+    exposes: list[str]
+    identified: str | None = None
+    """The source that knows these bytes (``--identify``), if any."""
+
+
+class AdoptInstall(Result):
+    """A UI install found among the adopted paths."""
+
+    ui: str
+    path: str
+
+
+class AdoptPlan(Result):
+    """What ``synapse adopt`` will do (printed by ``--dry-run`` and before any change)."""
+
+    paths: list[str]
+    installs: list[AdoptInstall] = Field(default_factory=list)
+    files: list[AdoptFile] = Field(default_factory=list)
+    skipped: list[AdoptSkip] = Field(default_factory=list)
+    packs: list[AdoptPackPlan] = Field(default_factory=list)
+    link_bytes: int = 0
+    copy_bytes: int = 0
+    present_bytes: int = 0
+    hashed_files: int = 0
+    """Files hashed now (the others came from the hash cache)."""
+    hashed_bytes: int = 0
+    keep_originals: bool = False
+    needs_copy: bool = False
+    """Some files are on another file system than the store: they need ``--copy``."""
+    warnings: list[str] = Field(default_factory=list)
+
+
+class AdoptResult(Result):
+    """The outcome of ``synapse adopt``."""
+
+    plan: AdoptPlan
+    dry_run: bool
+    packs: list[str] = Field(default_factory=list)
+    """Packs written."""
+    removed: int = 0
+    """Original names removed from the UIs' folders (their bytes are blobs now)."""
+    attached: list[AdoptInstall] = Field(default_factory=list)
+    journal: str | None = None
+    warnings: list[str] = Field(default_factory=list)
+
+
+class AdoptUndoResult(Result):
+    """The outcome of ``synapse adopt --undo``."""
+
+    restored: int
+    packs_removed: list[str] = Field(default_factory=list)
+    detached: list[AdoptInstall] = Field(default_factory=list)
+    warnings: list[str] = Field(default_factory=list)

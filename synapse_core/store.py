@@ -15,6 +15,7 @@ from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import timedelta
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from synapse_core import installs, recovery
 from synapse_core.blobs import BlobStore, IngestMode
@@ -50,6 +51,9 @@ from synapse_core.profiles import ProfileService
 from synapse_core.progress import NoProgress, Progress
 from synapse_core.recovery import Recovery
 from synapse_core.results import (
+    AdoptPlan,
+    AdoptResult,
+    AdoptUndoResult,
     AttachResult,
     BatchImportResult,
     DoctorReport,
@@ -76,6 +80,9 @@ from synapse_core.state import GLOBAL_PROFILE, StateFiles
 from synapse_core.switching import Switcher, installed_plugins, record_plugins
 from synapse_core.updates import AmbiguousUpdate, UpdateService, choose_flags, parse_choices
 from synapse_core.views import ViewService, discard_leftovers
+
+if TYPE_CHECKING:
+    from synapse_core.adoption import Adoption
 
 log = logging.getLogger("synapse")
 
@@ -211,7 +218,7 @@ class Store:
         found = self.marker.read()
         if found is None:
             self.recovery.remove_leftovers()
-            return False
+            return self.adoption.recover()
         if not force and not found.owner_gone():
             raise Conflict(
                 f"another synapse command, {found.describe()}, is changing the store; wait for it to end "
@@ -222,6 +229,7 @@ class Store:
         # its new blobs that no pack kept go, the user files they shared get their mode back
         self.blobs.roll_back_new(set(self.referenced_blobs()), of_dead=True)
         self.recovery.remove_leftovers()
+        self.adoption.recover()
         return True
 
     def _record_hand_edits(self) -> set[str]:
@@ -402,6 +410,47 @@ class Store:
             for item in resolved:
                 warnings += self.packs.delete_moved(source, item)
         return BatchImportResult(packs=results, warnings=warnings)
+
+    # -- adopt ------------------------------------------------------------------------
+
+    @property
+    def adoption(self) -> Adoption:
+        """Adopt existing installs and folders; undo; finish what a killed adopt left."""
+        from synapse_core.adoption import Adoption
+
+        return Adoption(self)
+
+    def adopt(
+        self,
+        paths: Sequence[str],
+        *,
+        dry_run: bool = False,
+        identify: bool = False,
+        copy: bool = False,
+        keep_originals: bool = False,
+        show_plan: Callable[[AdoptPlan], None] | None = None,
+    ) -> AdoptResult:
+        """Take UI installs and folders of models into the library: a plan first (``show_plan``
+        sees it before any change), then one pack per distinct model file, the originals removed
+        once their bytes are blobs (unless ``keep_originals``), and the installs attached."""
+        self.layout.require_initialised()
+        with self.lock.hold():
+            self._recover_adopts()
+        prepared = self.adoption.prepare(paths, identify=identify, keep_originals=keep_originals)
+        if show_plan is not None:
+            show_plan(prepared.plan)
+        if dry_run:
+            return AdoptResult(plan=prepared.plan, dry_run=True)
+        return self.adoption.adopt(prepared, copy=copy, keep_originals=keep_originals)
+
+    def adopt_undo(self, path: str) -> AdoptUndoResult:
+        """Put back every file an adopt of ``path`` took, detach its installs, remove its packs."""
+        self.layout.require_initialised()
+        return self.adoption.undo(path)
+
+    def _recover_adopts(self) -> None:
+        """Before planning: a killed command (an adopt's import, say) is recovered first."""
+        self._recover()
 
     @contextmanager
     def batch(self) -> Iterator[None]:

@@ -112,6 +112,8 @@ class SidecarRequest:
             creator=pack.creator,
             tags=tuple(pack.tags),
             previews=previews,
+            preferred_weight=pack.preferred_weight,
+            notes=pack.notes,
         )
 
 
@@ -179,6 +181,32 @@ class InstallInfo:
     (a variant, an older version, a flag its parser lacks); None: the adapter's layout."""
 
 
+@attrs.frozen
+class ModelFolder:
+    """A folder of an install where the UI finds models of one kind, for ``synapse adopt``."""
+
+    kind: AssetKind
+    path: Path
+    reason: str
+    """Why this folder holds that kind, e.g. ``ComfyUI's models/loras (folder_paths.py)``."""
+
+
+@attrs.frozen
+class FoundMetadata:
+    """What the files beside a model say about it (previews, metadata json), for ``synapse adopt``."""
+
+    files: tuple[Path, ...] = ()
+    """Every sidecar file read (they become pack data; the originals are never touched)."""
+    previews: tuple[Path, ...] = ()
+    trigger_words: tuple[str, ...] = ()
+    base_model: str | None = None
+    description: str | None = None
+    preferred_weight: float | None = None
+    notes: str | None = None
+    configs: tuple[Path, ...] = ()
+    """Configuration files the UI reads beside the model (``<stem>.yaml`` beside a checkpoint)."""
+
+
 class UIAdapter(ABC):
     """How one UI (ComfyUI, Forge, ...) lays out model folders and is pointed at a view.
 
@@ -237,6 +265,25 @@ class UIAdapter(ABC):
     def sidecars(self, request: SidecarRequest) -> list[Sidecar]:
         """The sidecar files the UI reads beside this entry (previews, metadata); none by default."""
         return []
+
+    def model_folders(self, install: Path) -> list[ModelFolder]:
+        """Where this install keeps models of each kind, for ``synapse adopt``: its own folders and
+        the extra folders it is configured with (never a Synapse view). Pure: reads, writes nothing.
+        Default: the layout's folders inside ``install`` that exist."""
+        found = []
+        for kind, entry in self.layout.items():
+            if isinstance(entry, KindFolder) and not entry.folders and (install / entry.folder).is_dir():
+                reason = f"{self.display_name}'s {entry.folder} folder ({entry.source})"
+                found.append(ModelFolder(kind, install / entry.folder, reason))
+        return found
+
+    def read_metadata(self, model: Path) -> FoundMetadata:
+        """What the files this UI (and its extensions) keep beside ``model`` say about it, for
+        ``synapse adopt``. Default: ``<stem>.preview.<image>`` previews."""
+        from synapse_core.sidecar_files import found_previews
+
+        previews = found_previews(model, ("png", "jpg", "jpeg", "webp", "gif"))
+        return FoundMetadata(files=previews, previews=previews)
 
     def record_hashes(self, install: Path, view: Path, entries: Sequence[ViewHash]) -> int:
         """Write the true sha256 of the active view's entries into ``install``'s own hash cache

@@ -24,6 +24,10 @@ BUILTIN_COMMANDS: dict[str, tuple[str, str]] = {
     "store": ("store_cmd:store", "Create and inspect the store itself."),
     "plugins": ("plugins_cmd:plugins", "List plugins: what they contribute and their load status."),
     "import": ("pack_cmd:import_", "Import a file, a folder, or a URL a source knows as a pack."),
+    "adopt": (
+        "adopt_cmd:adopt",
+        "Take existing UI installs and model folders into the library (--undo gives them back).",
+    ),
     "list": ("pack_cmd:list_", "List packs."),
     "show": ("pack_cmd:show", "Show a pack: source, metadata, resources, what is installed."),
     "install": ("pack_cmd:install", "Make every file of a pack (or --for a workflow) present in the library."),

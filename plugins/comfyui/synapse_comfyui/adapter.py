@@ -22,14 +22,16 @@ import attrs
 from synapse_core.attach_flags import insert_region, lines_of, newline_of, read_text, remove_region, replace_region
 from synapse_core.errors import InvalidInput
 from synapse_core.kinds import AssetKind
-from synapse_core.sidecar_files import preview_sidecar
+from synapse_core.sidecar_files import preview_sidecar, read_beside
 from synapse_core.ui import (
     AttachPlan,
     FileChange,
+    FoundMetadata,
     InstallInfo,
     KeyStyle,
     KindFolder,
     Liveness,
+    ModelFolder,
     Sidecar,
     SidecarRequest,
     UIAdapter,
@@ -223,6 +225,33 @@ class ComfyUIAdapter(UIAdapter):
                 lists[row.kind] = attrs.evolve(entry, extensions=entry.extensions - _GGUF)
         return InstallInfo(self.display_name, None, Liveness.REFRESH, FOLLOWS, lists)
 
+    def model_folders(self, install: Path) -> list[ModelFolder]:
+        """Its models/ folders (the legacy models/unet and models/clip too: folder_paths.py maps them
+        to diffusion_models and text_encoders) and every folder the other sections of
+        extra_model_paths.yaml add (utils/extra_config.py load_extra_path_config)."""
+        found = [
+            ModelFolder(row.kind, install / row.folder, f"ComfyUI's {row.folder} folder ({row.source})")
+            for row in ROWS
+            if not row.folders and (install / row.folder).is_dir()
+        ]
+        for folder, kind in LEGACY_FOLDERS.items():
+            if (install / folder).is_dir():
+                found.append(ModelFolder(kind, install / folder, f"ComfyUI's {folder} folder ({_FP}: legacy name)"))
+        path = install / CONFIG_NAME
+        text = read_text(path)
+        sections = _load(path, text) if text else {}
+        for name, section in sections.items():
+            if name == SECTION or not isinstance(section, dict):
+                continue
+            for key, kind, where in _section_folders(path, section):
+                if where.is_dir():
+                    found.append(ModelFolder(kind, where, f"'{key}' of the '{name}' section of {CONFIG_NAME}"))
+        return found
+
+    def read_metadata(self, model: Path) -> FoundMetadata:
+        """Previews (app/model_manager.py get_model_previews) and StabilityMatrix's ``<stem>.cm-info.json``."""
+        return read_beside(model, PREVIEW_TYPES, records=(".cm-info.json",))
+
     def sidecars(self, request: SidecarRequest) -> list[Sidecar]:
         """``<stem>.preview.<ext>`` for the model library (app/model_manager.py get_model_previews:
         ``<base>.<image>`` or ``<base>.preview.<image>``), except in custom nodes' folders: a key a
@@ -369,3 +398,40 @@ def _check_result(path: Path, before: Mapping[str, Any], text: str, ours: Mappin
     if after != expected:
         problem = "cannot be edited without changing other sections"
         raise InvalidInput(f"{path} {problem}; fix or move it; nothing was changed")
+
+
+LEGACY_FOLDERS = {"models/unet": AssetKind.DIFFUSION_MODEL, "models/clip": AssetKind.TEXT_ENCODER}
+_KINDS_BY_KEY = {row.key: row.kind for row in ROWS if not row.folders} | {
+    "unet": AssetKind.DIFFUSION_MODEL,
+    "clip": AssetKind.TEXT_ENCODER,
+}
+
+
+def _section_folders(config: Path, section: Mapping[str, Any]) -> list[tuple[str, AssetKind, Path]]:
+    """The model folders one section of extra_model_paths.yaml adds, as load_extra_path_config reads
+    them: base_path (vars and ~ expanded, relative to the file's folder), each key's value split on
+    line breaks, each part joined to base_path."""
+    import os
+
+    base = section.get("base_path")
+    base_path = None
+    if isinstance(base, str) and base.strip():
+        base_path = Path(os.path.expanduser(os.path.expandvars(base.strip())))
+        if not base_path.is_absolute():
+            base_path = config.parent / base_path
+    found = []
+    for key, value in section.items():
+        kind = _KINDS_BY_KEY.get(str(key))
+        if kind is None or not isinstance(value, str):
+            continue
+        for part in value.split("\n"):
+            part = part.strip()
+            if not part:
+                continue
+            where = Path(os.path.expanduser(os.path.expandvars(part)))
+            if base_path is not None:
+                where = base_path / where
+            elif not where.is_absolute():
+                where = config.parent / where
+            found.append((str(key), kind, where))
+    return found

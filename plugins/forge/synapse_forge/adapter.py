@@ -27,12 +27,14 @@ from synapse_core.attach_flags import (
 )
 from synapse_core.hash_caches import CachedHash, Title, cached_hashes, update_diskcache, update_json_sections
 from synapse_core.kinds import AssetKind
-from synapse_core.sidecar_files import bounded, json_sidecar, model_family, preview_sidecar, stem_of
+from synapse_core.sidecar_files import bounded, json_sidecar, model_family, preview_sidecar, read_beside, stem_of
 from synapse_core.ui import (
     AttachPlan,
+    FoundMetadata,
     InstallInfo,
     KindFolder,
     Liveness,
+    ModelFolder,
     Sidecar,
     SidecarRequest,
     UIAdapter,
@@ -139,6 +141,16 @@ class ForgeAdapter(UIAdapter):
         """The view under a hidden folder while "Load models/files in hidden directories" is off."""
         return hidden_folder_warnings(install, view, detect_variant(install).name, HIDDEN_FILES)
 
+    def model_folders(self, install: Path) -> list[ModelFolder]:
+        """Its own model folders and the folders its launcher scripts' flags name (--lora-dir ...)."""
+        return self.flag_attach(install).model_folders(install, self.layout, self.display_name)
+
+    def read_metadata(self, model: Path) -> FoundMetadata:
+        """Previews, the ``<stem>.json`` user metadata (extra_networks.py get_user_metadata), Civitai
+        Helper's ``<stem>.civitai.info``, StabilityMatrix's ``<stem>.cm-info.json``, and the
+        ``<stem>.yaml`` config A1111 reads beside a checkpoint (sd_models.py find_checkpoint_config_near_filename)."""
+        return read_beside(model, PREVIEW_TYPES, user_json=True, records=RECORDS, configs=(".yaml",))
+
     def sidecars(self, request: SidecarRequest) -> list[Sidecar]:
         """For the extra-networks cards: ``<stem>.preview.<ext>`` (ui_extra_networks.py find_preview)
         and the ``<stem>.json`` user metadata (extra_networks.py get_user_metadata)."""
@@ -217,3 +229,7 @@ def _text(path: Path) -> str:
         return path.read_text(encoding="utf-8", errors="replace")
     except OSError:
         return ""
+
+
+RECORDS = (".civitai.info", ".cm-info.json")
+"""Model-version records extensions and launchers save beside a model: Civitai Helper, StabilityMatrix."""
