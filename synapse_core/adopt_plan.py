@@ -56,6 +56,8 @@ class Prepared:
     scan: Scan
     groups: list[Group]
     sha_of: dict[tuple[int, int], str]
+    created: list[str] = attrs.Factory(list)
+    """Files the attach creates (undo removes them once they are empty again)."""
 
 
 def hash_found(
@@ -152,7 +154,9 @@ def metadata_of(
                     sidecars.setdefault(str(item.path), []).append(path.name)
             previews += [p for p in found.previews if p not in previews]
             configs += [p for p in found.configs if p not in configs]
-            for key in ("trigger_words", "base_model", "description", "preferred_weight", "notes"):
+            words = list(fields.get("trigger_words", ()))  # type: ignore[call-overload]
+            fields["trigger_words"] = tuple(words + [w for w in found.trigger_words if w not in words])
+            for key in ("base_model", "description", "preferred_weight", "notes"):
                 value = getattr(found, key)
                 if value and key not in fields:
                     fields[key] = value

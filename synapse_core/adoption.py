@@ -83,15 +83,17 @@ class Adoption:
         plan.hashed_files, plan.hashed_bytes = hashed, hashed_bytes
         if identify:
             self._identify(plan, groups)
+        created = []
         for install in scan.installs:  # an attach that cannot be written stops the adopt before any change
             adapter = adapters[install.ui]
-            adapter.plan_attach(Path(install.path), self.layout.active_link(install.ui))
+            attach = adapter.plan_attach(Path(install.path), self.layout.active_link(install.ui))
+            created += [str(c.path) for c in attach.changes if not os.path.lexists(c.path)]
         if keep_originals and scan.installs:
             plan.warnings.append(
                 "--keep-originals: the UIs' own copies stay where they are, so a UI may list a model twice"
                 " (its own file and the view's) and its own file wins where names clash"
             )
-        return Prepared(plan, scan, groups, shas)
+        return Prepared(plan, scan, groups, shas, created)
 
     def _identify(self, plan: AdoptPlan, groups: list[Group]) -> None:
         """Ask every source that identifies by hash, in batches, about the new packs' bytes."""
@@ -150,6 +152,7 @@ class Adoption:
                     "keep_originals": keep_originals,
                     "packs": new_packs,
                     "installs": [i.model_dump() for i in plan.installs],
+                    "created": prepared.created,
                     "files": entries,
                 },
             )
@@ -346,8 +349,8 @@ class Adoption:
         path.unlink(missing_ok=True)
         return True
 
-    def _link_back(self, data: dict[str, Any]) -> set[str]:
-        """Blobs that are an original's own inode and that no other pack references."""
+    def _link_back(self, data: dict[str, Any]) -> set[tuple[int, int]]:
+        """Inodes of blobs that are an original's own and that no other pack references."""
         others: set[str] = set()
         for sha, names in self.store.referenced_blobs().items():
             if any(n not in data["packs"] for n in names):
@@ -357,7 +360,7 @@ class Adoption:
             with contextlib.suppress(OSError):
                 blob = os.stat(self.store.blobs.path(entry["sha256"]))
                 if (blob.st_dev, blob.st_ino) == (entry["dev"], entry["ino"]) and entry["sha256"] not in others:
-                    back.add(entry["sha256"])
+                    back.add((blob.st_dev, blob.st_ino))
         return back
 
     def _restore(self, data: dict[str, Any]) -> int:
@@ -367,7 +370,7 @@ class Adoption:
             blob = self.store.blobs.path(entry["sha256"])
             if not os.path.lexists(entry["name"]) and not blob.is_file():
                 raise SynapseError(f"cannot put {entry['name']} back: its blob {entry['sha256'][:12]}… is missing")
-            restored += journal.restore(entry, blob, entry["sha256"] in back)
+            restored += journal.restore(entry, blob, (entry["dev"], entry["ino"]) in back)
         return restored
 
     def _detach(self, data: dict[str, Any]) -> None:
@@ -376,6 +379,9 @@ class Adoption:
             if adapter is not None and Path(install["path"]).is_dir():
                 plan = adapter.plan_detach(Path(install["path"]), self.layout.active_link(install["ui"]))
                 write_all_or_nothing([(c.path.resolve(), c.content.encode()) for c in plan.changes])
+                for change in plan.changes:  # a file the attach created, empty again (in JSON or YAML too), goes
+                    if str(change.path) in data.get("created", []) and change.content.strip() in ("", "{}"):
+                        change.path.unlink(missing_ok=True)
 
     def _drop_state(self, data: dict[str, Any]) -> None:
         files = self.store.files
