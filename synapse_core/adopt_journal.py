@@ -20,6 +20,7 @@ import json
 import os
 import stat
 import time
+import uuid
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -160,7 +161,7 @@ def restore(entry: dict[str, Any], blob: Path, link_back: bool) -> bool:
     if link_back:
         os.link(blob, name)
         return True
-    temp = name.with_name(f".{name.name[:40]}.{os.getpid()}.synapse-undo")
+    temp = name.with_name(f".{name.name[:40]}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
     temp.unlink(missing_ok=True)
     try:
         with open(blob, "rb") as src, open(temp, "xb") as dst:

@@ -21,7 +21,7 @@ from synapse_core.adopt_scan import Scanner
 from synapse_core.errors import InvalidInput, NotFound, SynapseError
 from synapse_core.identify import HashCacheFile
 from synapse_core.kinds import AssetKind
-from synapse_core.layout import write_all_or_nothing, write_json
+from synapse_core.layout import remove_dead_temps, write_all_or_nothing, write_json
 from synapse_core.models import Pack, PreviewIndex, PreviewInfo, ResourceSpec, SourceInfo
 from synapse_core.names import sanitize_file_name
 from synapse_core.results import AdoptInstall, AdoptPlan, AdoptResult, AdoptUndoResult
@@ -46,6 +46,7 @@ class Adoption:
     def prepare(self, paths: Sequence[str], *, identify: bool, keep_originals: bool) -> Prepared:
         """Scan, hash (outside the lock; the cache is saved under it) and plan."""
         store = self.store
+        paths = [os.path.abspath(os.path.expanduser(p)) for p in paths]
         config = store.files.config()
         adapters = store.registry.ui_adapters
         scan = Scanner(adapters, self.layout.root, config.ui_installs).run([Path(p) for p in paths])
@@ -295,6 +296,7 @@ class Adoption:
         when state changed (an undo's packs were removed): the views must be checked."""
         changed = False
         for path, data in journal.journals(self.layout):
+            self._remove_temps(data)
             phase = data.get("phase")
             if phase == "planned":
                 if all(self.store.files.has_pack(p) for p in data["packs"]) and self._attached(data):
@@ -308,6 +310,19 @@ class Adoption:
             elif phase == "undoing":
                 changed |= self._undo_steps(path, data)
         return changed
+
+    def _remove_temps(self, data: dict[str, Any]) -> None:
+        """Temps a killed attach, detach or undo left beside the files it was writing."""
+        for install in data["installs"]:
+            folder = Path(install["path"])
+            names = {p.name for p in folder.iterdir() if p.is_file()} if folder.is_dir() else set()
+            remove_dead_temps(folder, names | {Path(c).name for c in data.get("created", [])})
+        folders: dict[Path, set[str]] = {}
+        for entry in data["files"]:
+            name = Path(entry["name"])
+            folders.setdefault(name.parent, set()).add(name.name[:40])
+        for folder, names in folders.items():
+            remove_dead_temps(folder, names)
 
     def _attached(self, data: dict[str, Any]) -> bool:
         config = self.store.files.config()

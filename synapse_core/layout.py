@@ -15,7 +15,7 @@ import re
 import shutil
 import threading
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Collection, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -131,6 +131,7 @@ class StoreLayout:
         carries its writer's pid, and only those of processes that are gone are listed."""
         patterns = [
             (self.data, ".*.tmp"),
+            (self.data, "adopt/.*.tmp"),
             (self.state, ".*.tmp"),
             (self.state, "*/*/.*.tmp"),
             (self.views_dir, ".symlink-probe-*"),
@@ -181,6 +182,20 @@ def _writer_alive(name: str) -> bool:
     except OSError:
         return True  # it exists, as another user
     return True
+
+
+def remove_dead_temps(folder: Path, names: Collection[str]) -> None:
+    """Remove the temps a killed writer of ours left beside the files ``names`` of ``folder``
+    (``.<name>.<pid>.<hex>.tmp``, as :func:`write_bytes_atomic` names them); nothing else."""
+    with contextlib.suppress(OSError):
+        for entry in os.scandir(folder):
+            match = _TEMP_OF.match(entry.name)
+            ours = match and match[1] in names and entry.is_file(follow_symlinks=False)
+            if ours and not _writer_alive(entry.name):
+                os.unlink(entry.path)
+
+
+_TEMP_OF = re.compile(r"^\.(.+)\.\d+\.[0-9a-f]{8,12}\.tmp$")
 
 
 def is_inside(root: Path, path: Path) -> bool:
