@@ -260,6 +260,7 @@ def main() -> None:
 
         workflow_tour(base, env)
         sidecars_tour(base / "store")
+        adopt_tour(base)
         print("\ndemo finished")
 
         with FakeCivitai() as fake:  # the page's Fetch section imports from the stand-in too
@@ -296,6 +297,38 @@ def serve_page(env: dict[str, str]) -> None:
     finally:
         server.terminate()
         server.wait(timeout=10)
+
+
+def adopt_tour(base: Path) -> None:
+    """A fresh store adopts a small ComfyUI install it has never seen, then switches it."""
+    env = {**os.environ, "SYNAPSE_ROOT": str(base / "adopt-store")}
+    section("coming from an existing install: synapse adopt")
+    comfy = base / "OldComfyUI"
+    (comfy / "comfy").mkdir(parents=True)
+    (comfy / "main.py").write_text("# a stand-in ComfyUI install\n")
+    (comfy / "folder_paths.py").write_text("")
+    lora_file(comfy / "models/loras/styles/add_detail.safetensors", seed=11)
+    (comfy / "models/loras/styles/add_detail.preview.png").write_bytes(b"\x89PNG demo preview")
+    lora_file(comfy / "models/loras/paper.safetensors", seed=12)
+    (comfy / "models/checkpoints").mkdir(parents=True)
+    (comfy / "models/checkpoints/base.ckpt").write_bytes(os.urandom(65536))
+    (comfy / "models/loras/readme.txt").write_text("not a model: left alone\n")
+    run("store", "init", env=env)
+    run("adopt", str(comfy), "--dry-run", env=env)
+    run("adopt", str(comfy), env=env)
+    print(
+        "left in the install's models/loras:",
+        sorted(p.name for p in (comfy / "models/loras").rglob("*") if p.is_file()),
+    )
+    run("list", env=env)
+    run("use", "paper", "--ui", "comfyui", env=env)
+    run("status", env=env)
+    run("back", "--ui", "comfyui", env=env)
+    run("adopt", "--undo", str(comfy), env=env)
+    print(
+        "back in the install's models/loras:",
+        sorted(p.name for p in (comfy / "models/loras").rglob("*") if p.is_file()),
+    )
 
 
 def sidecars_tour(root: Path) -> None:
