@@ -277,9 +277,12 @@ def main() -> None:
     parser.add_argument("--files", type=int, default=20_000, help="files in the views benchmark's profile")
     parser.add_argument("--packs", type=int, default=200, help="packs in the check-updates benchmark")
     parser.add_argument("--web-packs", type=int, default=2000, help="packs in the web page benchmark")
-    parser.add_argument("--only", choices=["cli", "import", "views", "scale", "civitai", "web"], action="append")
+    parser.add_argument(
+        "--only", choices=["cli", "import", "views", "scale", "civitai", "web", "adopt"], action="append"
+    )
+    parser.add_argument("--adopt-big", type=int, default=GIB, help="bytes of each of the adopt benchmark's 4 big files")
     args = parser.parse_args()
-    chosen = args.only or ["cli", "import", "views", "scale", "civitai", "web"]
+    chosen = args.only or ["cli", "import", "views", "scale", "civitai", "web", "adopt"]
     # Users' Python writes bytecode on first run; a session with PYTHONDONTWRITEBYTECODE set would
     # otherwise compile every synapse module from source in every timed command.
     repo = Path(__file__).resolve().parents[1]
@@ -306,6 +309,11 @@ def main() -> None:
         from web import bench_web
 
         results.append(bench_web(args.runs, args.web_packs, WORK, SYNAPSE, report))
+    if "adopt" in chosen:
+        sys.path.insert(0, str(Path(__file__).resolve().parent))
+        from adopt import bench_adopt
+
+        results.append(bench_adopt(max(2, args.runs // 2), WORK, SYNAPSE, timed, report, big_size=args.adopt_big))
     shutil.rmtree(WORK / "import-copy", ignore_errors=True)
     shutil.rmtree(WORK / "import-link", ignore_errors=True)
     print("all figures within target" if all(results) else "some figures are over target (see OVER)")

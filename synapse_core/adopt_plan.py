@@ -146,8 +146,9 @@ def metadata_of(
     configs: list[Path] = []
     for item in files:
         readers = [item.adapter] if item.adapter is not None else list(adapters.values())
+        siblings = _siblings(item.path.parent)
         for reader in readers:
-            found = reader.read_metadata(item.path)
+            found = reader.read_metadata(item.path, siblings)
             for path in found.files:
                 if path not in files_read:
                     files_read.append(path)
@@ -162,6 +163,20 @@ def metadata_of(
                     fields[key] = value
     meta = FoundMetadata(files=tuple(files_read), previews=tuple(previews), configs=tuple(configs), **fields)  # type: ignore[arg-type]
     return meta, sidecars
+
+
+_LISTINGS: dict[str, frozenset[str]] = {}
+
+
+def _siblings(folder: Path) -> frozenset[str]:
+    """The names in ``folder`` (listed once per plan: see :func:`build_plan`)."""
+    key = str(folder)
+    if key not in _LISTINGS:
+        try:
+            _LISTINGS[key] = frozenset(os.listdir(folder))
+        except OSError:
+            _LISTINGS[key] = frozenset()
+    return _LISTINGS[key]
 
 
 def pack_name(source: Found, taken: set[str]) -> str:
@@ -200,6 +215,7 @@ def build_plan(
         sha = shas.get(item.identity)
         if sha is not None:
             by_sha.setdefault(sha, []).append(item)
+    _LISTINGS.clear()
     taken = {n.lower() for n in pack_names}
     groups = []
     shown: dict[tuple[AssetKind, str], str] = {}
@@ -213,7 +229,7 @@ def build_plan(
             if (item.kind, item.expose) not in wanted:
                 wanted.append((item.kind, item.expose))
         new = [r for r in wanted if r not in existing.get(sha, set())]
-        meta, sidecars = metadata_of(files, adapters)
+        meta, sidecars = metadata_of(files, adapters) if new else (FoundMetadata(), {})
         group = Group(sha, source.info.st_size, files, source, action, resources=new, metadata=meta)
         if new:
             group.pack = pack_name(source, taken)

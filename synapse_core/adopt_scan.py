@@ -94,6 +94,7 @@ class Scanner:
         self._seen_files: set[str] = set()
         self._seen_dirs: dict[tuple[int, int], str] = {}
         self._top = Path("/")
+        self._store_prefix = os.path.realpath(store_root) + os.sep
 
     def run(self, paths: Iterable[Path]) -> Scan:
         """Scan every path (a bad path is an error before anything is read further)."""
@@ -163,6 +164,7 @@ class Scanner:
             except OSError as exc:
                 self._skip(current, _why_unreadable(exc))
                 continue
+            real_dir = os.path.realpath(current)
             for entry in reversed(entries):
                 path = Path(entry.path)
                 if entry.name.startswith("."):
@@ -178,11 +180,12 @@ class Scanner:
                     ancestors[entry.path] = above | {key}
                     stack.append(path)
                     continue
-                self._file(path, entry, folder, adapter, base)
+                self._file(path, real_dir, entry, folder, adapter, base)
 
     def _file(
         self,
         path: Path,
+        real_dir: str,
         entry: os.DirEntry[str],
         folder: ModelFolder | None,
         adapter: UIAdapter | None,
@@ -213,10 +216,11 @@ class Scanner:
         if not os.access(path, os.R_OK):
             self._skip(path, "unreadable (permission denied); skipped")
             return
-        name = Path(os.path.realpath(path.parent)) / path.name
+        name = Path(real_dir) / path.name
         if str(name) in self._seen_files:
             return
-        if is_inside(self.store_root, Path(os.path.realpath(path))):
+        real = os.path.realpath(path) if link is not None else str(name)
+        if real.startswith(self._store_prefix):
             self._skip(path, "a file of this store (a view's entry); skipped")
             return
         placed = self._kind_of(path, folder, adapter, base)

@@ -130,7 +130,7 @@ class Adoption:
                 "(their originals go only once each copy is verified); nothing was changed"
             )
         result = AdoptResult(plan=plan, dry_run=False)
-        groups = [g for g in prepared.groups]
+        groups = prepared.groups
         if not groups and not prepared.scan.installs:
             return result
         store = self.store
@@ -138,6 +138,8 @@ class Adoption:
             journal.record(f.name, f.path, f.link, f.info, prepared.sha_of[f.identity]) for g in groups for f in g.files
         ]
         new_packs = [g.pack for g in groups if g.pack]
+        if not new_packs and not plan.installs and keep_originals:
+            return result  # the library has every file under its name already: nothing to do
         with store.mutation(f"adopt {' '.join(plan.paths)}") as change:
             for name in new_packs:
                 store.packs.check_name_free(name)

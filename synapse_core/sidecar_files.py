@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import posixpath
 import stat
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -66,15 +66,16 @@ MAX_SIDECAR_BYTES = 1024 * 1024
 """A metadata file larger than this is not read (metadata is small; anything bigger is not ours to parse)."""
 
 
-def found_previews(model: Path, extensions: Iterable[str]) -> tuple[Path, ...]:
-    """``<stem>.preview.<ext>`` and ``<stem>.<ext>`` image files beside ``model`` (regular files only)."""
+def found_previews(model: Path, siblings: Collection[str], extensions: Iterable[str]) -> tuple[Path, ...]:
+    """``<stem>.preview.<ext>`` and ``<stem>.<ext>`` image files beside ``model`` (regular files only;
+    ``siblings``: the names in its folder)."""
     stem = model.name.rsplit(".", 1)[0]
     found = []
     for pattern in ("{stem}.preview.{ext}", "{stem}.{ext}"):
         for ext in extensions:
-            path = model.with_name(pattern.format(stem=stem, ext=ext))
-            if path != model and _regular(path):
-                found.append(path)
+            name = pattern.format(stem=stem, ext=ext)
+            if name in siblings and name != model.name and _regular(model.with_name(name)):
+                found.append(model.with_name(name))
     return tuple(found)
 
 
@@ -159,6 +160,7 @@ def merged(*parts: Mapping[str, Any]) -> dict[str, Any]:
 
 def read_beside(
     model: Path,
+    siblings: Collection[str],
     previews: Iterable[str],
     *,
     user_json: bool = False,
@@ -168,23 +170,24 @@ def read_beside(
     """What the files beside ``model`` say, in the formats a UI adapter names: preview images of
     ``previews`` types, ``<stem>.json`` user metadata (``user_json``), model-version records named
     ``<stem><suffix>`` for each of ``records`` (e.g. ``.cm-info.json``), and ``<stem><suffix>``
-    config files (``configs``, e.g. ``.yaml``). Unreadable or malformed files are ignored."""
+    config files (``configs``, e.g. ``.yaml``). ``siblings``: the names in the model's folder (one
+    listing for all its models). Unreadable or malformed files are ignored."""
     stem = model.name.rsplit(".", 1)[0]
-    shown = found_previews(model, previews)
+    shown = found_previews(model, siblings, previews)
     files: list[Path] = list(shown)
     parts: list[dict[str, Any]] = []
     if user_json:
         path = model.with_name(f"{stem}.json")
-        data = read_json_file(path)
+        data = read_json_file(path) if path.name in siblings else None
         if data is not None:
             files.append(path)
             parts.append(user_metadata_fields(data))
     for suffix in records:
         path = model.with_name(stem + suffix)
-        data = read_json_file(path)
+        data = read_json_file(path) if path.name in siblings else None
         if data is not None:
             files.append(path)
             parts.append(version_record_fields(data))
-    found_configs = tuple(p for s in configs if (p := model.with_name(stem + s)) != model and _regular(p))
+    found_configs = tuple(model.with_name(stem + s) for s in configs if stem + s in siblings and stem + s != model.name)
     files += found_configs
     return FoundMetadata(files=tuple(files), previews=shown, configs=found_configs, **merged(*parts))

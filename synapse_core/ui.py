@@ -277,12 +277,13 @@ class UIAdapter(ABC):
                 found.append(ModelFolder(kind, install / entry.folder, reason))
         return found
 
-    def read_metadata(self, model: Path) -> FoundMetadata:
+    def read_metadata(self, model: Path, siblings: Collection[str]) -> FoundMetadata:
         """What the files this UI (and its extensions) keep beside ``model`` say about it, for
-        ``synapse adopt``. Default: ``<stem>.preview.<image>`` previews."""
+        ``synapse adopt`` (``siblings``: the names in its folder). Default: ``<stem>.preview.<image>``
+        previews."""
         from synapse_core.sidecar_files import found_previews
 
-        previews = found_previews(model, ("png", "jpg", "jpeg", "webp", "gif"))
+        previews = found_previews(model, siblings, ("png", "jpg", "jpeg", "webp", "gif"))
         return FoundMetadata(files=previews, previews=previews)
 
     def record_hashes(self, install: Path, view: Path, entries: Sequence[ViewHash]) -> int:

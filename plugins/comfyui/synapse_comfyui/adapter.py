@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -248,9 +248,9 @@ class ComfyUIAdapter(UIAdapter):
                     found.append(ModelFolder(kind, where, f"'{key}' of the '{name}' section of {CONFIG_NAME}"))
         return found
 
-    def read_metadata(self, model: Path) -> FoundMetadata:
+    def read_metadata(self, model: Path, siblings: Collection[str]) -> FoundMetadata:
         """Previews (app/model_manager.py get_model_previews) and StabilityMatrix's ``<stem>.cm-info.json``."""
-        return read_beside(model, PREVIEW_TYPES, records=(".cm-info.json",))
+        return read_beside(model, siblings, PREVIEW_TYPES, records=(".cm-info.json",))
 
     def sidecars(self, request: SidecarRequest) -> list[Sidecar]:
         """``<stem>.preview.<ext>`` for the model library (app/model_manager.py get_model_previews:

@@ -8,7 +8,7 @@ Haoming02/sd-webui-forge-classic at 1f95d717.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from pathlib import Path
 from typing import ClassVar
 
@@ -145,11 +145,11 @@ class ForgeAdapter(UIAdapter):
         """Its own model folders and the folders its launcher scripts' flags name (--lora-dir ...)."""
         return self.flag_attach(install).model_folders(install, self.layout, self.display_name)
 
-    def read_metadata(self, model: Path) -> FoundMetadata:
+    def read_metadata(self, model: Path, siblings: Collection[str]) -> FoundMetadata:
         """Previews, the ``<stem>.json`` user metadata (extra_networks.py get_user_metadata), Civitai
         Helper's ``<stem>.civitai.info``, StabilityMatrix's ``<stem>.cm-info.json``, and the
         ``<stem>.yaml`` config A1111 reads beside a checkpoint (sd_models.py find_checkpoint_config_near_filename)."""
-        return read_beside(model, PREVIEW_TYPES, user_json=True, records=RECORDS, configs=(".yaml",))
+        return read_beside(model, siblings, PREVIEW_TYPES, user_json=True, records=RECORDS, configs=(".yaml",))
 
     def sidecars(self, request: SidecarRequest) -> list[Sidecar]:
         """For the extra-networks cards: ``<stem>.preview.<ext>`` (ui_extra_networks.py find_preview)
