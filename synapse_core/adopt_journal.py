@@ -143,8 +143,13 @@ def _unlink(path: Path) -> None:
         return
     except OSError as exc:
         raise disk_error(exc, f"removing {path}") from exc
-    with contextlib.suppress(OSError):
-        fsync_dir(path.parent)
+
+
+def sync_folders(entries: Sequence[dict[str, Any]]) -> None:
+    """fsync each folder that held an original once (after all the removals or restorations)."""
+    for folder in sorted({str(Path(e["name"]).parent) for e in entries}):
+        with contextlib.suppress(OSError):
+            fsync_dir(Path(folder))
 
 
 def restore(entry: dict[str, Any], blob: Path, link_back: bool) -> bool:

@@ -8,7 +8,7 @@ import os
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from concurrent.futures import Future, ThreadPoolExecutor, as_completed
 from pathlib import Path
 
 import attrs
@@ -100,28 +100,22 @@ def hash_found(
     last_save = time.monotonic()
     pool = ThreadPoolExecutor(max_workers=workers or min(8, os.cpu_count() or 1), thread_name_prefix="adopt-hash")
     try:
-        pending: set[Future[tuple[Found, str | None]]] = {pool.submit(one, f) for f in todo.values()}
-        while pending:
-            done, pending = wait(pending, timeout=0.5, return_when=FIRST_COMPLETED)
-            for future in done:
-                try:
-                    item, sha = future.result()
-                except OSError as exc:
-                    skipped.append(AdoptSkip(path=str(exc.filename), reason=f"unreadable ({exc.strerror}); skipped"))
-                    continue
-                if sha is None:
-                    skipped.append(
-                        AdoptSkip(
-                            path=str(item.path),
-                            reason="it changed while it was hashed; adopt again when nothing writes to it",
-                        )
-                    )
-                    continue
-                shas[item.identity] = sha
-                cache.remember(item.info, sha)
+        futures: list[Future[tuple[Found, str | None]]] = [pool.submit(one, f) for f in todo.values()]
+        for future in as_completed(futures):
             if time.monotonic() - last_save > SAVE_EVERY_SECONDS:
                 save()
                 last_save = time.monotonic()
+            try:
+                item, sha = future.result()
+            except OSError as exc:
+                skipped.append(AdoptSkip(path=str(exc.filename), reason=f"unreadable ({exc.strerror}); skipped"))
+                continue
+            if sha is None:
+                reason = "it changed while it was hashed; adopt again when nothing writes to it"
+                skipped.append(AdoptSkip(path=str(item.path), reason=reason))
+                continue
+            shas[item.identity] = sha
+            cache.remember(item.info, sha)
     except BaseException:
         stop.set()
         pool.shutdown(wait=True, cancel_futures=True)

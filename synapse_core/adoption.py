@@ -58,17 +58,17 @@ class Adoption:
 
         shas, unreadable, hashed, hashed_bytes = hash_found(scan.found, cache, save, store.progress)
         scan.skipped += unreadable
-        referenced = store.referenced_blobs()
         existing: dict[str, set[tuple[AssetKind, str]]] = {}
         wanted = set(shas.values())
-        for sha, names in referenced.items():
-            if sha in wanted:
-                for name in names:
-                    pack, lock = store.files.pack(name), store.files.lock(name)
-                    for spec in pack.resources:
-                        locked = lock.resources.get(spec.id)
-                        if locked is not None and locked.sha256 == sha:
-                            existing.setdefault(sha, set()).add((spec.kind, spec.expose))
+        names = store.files.pack_names()
+        for name in names:  # the names packs already expose these bytes by
+            lock = store.files.lock(name)
+            if not any(r.sha256 in wanted for r in lock.resources.values()):
+                continue
+            for spec in store.files.pack(name).resources:
+                locked = lock.resources.get(spec.id)
+                if locked is not None and locked.sha256 in wanted:
+                    existing.setdefault(locked.sha256, set()).add((spec.kind, spec.expose))
         self.layout.blobs_dir.mkdir(parents=True, exist_ok=True)
         plan, groups = build_plan(
             paths,
@@ -77,7 +77,7 @@ class Adoption:
             blob_device=os.stat(self.layout.blobs_dir).st_dev,
             has_blob=store.blobs.has,
             existing=existing,
-            pack_names=set(store.files.pack_names()),
+            pack_names=set(names),
             adapters=adapters,
             keep_originals=keep_originals,
         )
@@ -284,6 +284,7 @@ class Adoption:
                     warnings.append(why)
                 elif existed:
                     removed += 1
+            journal.sync_folders(data["files"])
         for install in data["installs"]:
             adapter = self.store.registry.ui_adapters.get(install["ui"])
             if adapter is None:
@@ -388,6 +389,7 @@ class Adoption:
             if not os.path.lexists(entry["name"]) and not blob.is_file():
                 raise SynapseError(f"cannot put {entry['name']} back: its blob {entry['sha256'][:12]}… is missing")
             restored += journal.restore(entry, blob, (entry["dev"], entry["ino"]) in back)
+        journal.sync_folders(data["files"])
         return restored
 
     def _detach(self, data: dict[str, Any]) -> None:

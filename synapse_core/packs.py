@@ -196,7 +196,15 @@ class PackService:
         """Write several packs of local files, fetching all their files at once (in parallel)."""
         jobs = [(r.pack, res.target) for r in resolved for res in r.resources]
         fetched = self._fetch_all(source, jobs, mode)
-        return [self.import_resolved(source, r, mode, fetched=fetched) for r in resolved]
+        return [
+            self.import_resolved(
+                source,
+                r,
+                mode,
+                fetched={id(x.target): fetched[id(x.target)] for x in r.resources if id(x.target) in fetched},
+            )
+            for r in resolved
+        ]
 
     def _fetch_all(self, source: Source, jobs: list[tuple[Pack, FetchTarget]], mode: IngestMode) -> dict[int, Ingested]:
         """Fetch targets in parallel; on any failure remove the blobs this call created."""
