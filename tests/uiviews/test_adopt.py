@@ -144,3 +144,17 @@ def test_adopt_bad_input(tmp_path: Path, cli, root: Path) -> None:
     lora_file(comfy / "models/loras/x.safetensors", seed=5)
     cli("adopt", comfy)
     assert_clear_error(cli("adopt", comfy, ok=False), "already attached")
+
+
+def test_second_adopt_hashes_nothing_and_keep_originals_keeps(tmp_path: Path, cli) -> None:
+    folder = tmp_path / "models"
+    for n in range(3):
+        lora_file(folder / "loras" / f"l{n}.safetensors", seed=n)
+    (folder / "checkpoints").mkdir()
+    (folder / "checkpoints" / "c.ckpt").write_bytes(os.urandom(2048))  # kind from its folder's name
+    first = json.loads(cli("adopt", folder, "--keep-originals", "--json").stdout)
+    assert first["plan"]["hashed_files"] == 4 and len(first["packs"]) == 4
+    assert all((folder / "loras" / f"l{n}.safetensors").exists() for n in range(3))
+    again = json.loads(cli("adopt", folder, "--keep-originals", "--json").stdout)
+    assert again["plan"]["hashed_files"] == 0 and again["packs"] == []
+    assert {f["action"] for f in again["plan"]["files"]} == {"present"}
