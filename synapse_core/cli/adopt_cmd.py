@@ -27,7 +27,7 @@ def print_plan(plan: AdoptPlan) -> None:
         f"{human_size(plan.present_bytes)}; hashed {plan.hashed_files} files ({human_size(plan.hashed_bytes)})"
     )
     if plan.needs_copy:
-        click.echo(f"{human_size(plan.copy_bytes)} must be copied (another file system): pass --copy")
+        click.echo(f"{human_size(plan.copy_bytes)} must be copied: another file system (only with --copy)")
     for warning in plan.warnings:
         click.echo(f"warning: {warning}", err=True)
 
