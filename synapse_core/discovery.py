@@ -100,7 +100,7 @@ class Discovery:
                     source=source,
                     name=resolved.pack.name if resolved else None,
                     ref=resolved.pack.source.url if resolved else None,
-                    version_id=getattr(resolved.pack.source, "version_id", None) if resolved else None,
+                    version_id=resolved.pack.source.version_id if resolved else None,
                     in_packs=refs.get(sha, []),
                 )
             )

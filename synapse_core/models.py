@@ -1,7 +1,8 @@
 """Typed models of every JSON file in the store (state/ and data/).
 
-Each file carries a ``schema_version``. Models ignore unknown keys only where a
-plugin may add its own (``source`` of a pack, ``plugins`` of the config).
+Each file carries a ``schema_version`` (:data:`SCHEMA_VERSION`; :mod:`synapse_core.migration`
+brings a store written by older code to it once). Unknown keys are errors; a plugin keeps its own
+keys in its own block (``source.metadata`` of a pack, ``plugins.<name>`` of the config).
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstra
 
 from synapse_core.kinds import AssetKind
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 UpdatePolicy = Literal["follow_latest", "pinned"]
 LinkModeSetting = Literal["auto", "symlink", "hardlink", "reflink", "copy"]
 Upstream = Literal["ok", "removed", "archived"]
@@ -54,13 +55,17 @@ class UISets(StrictModel):
     sets: dict[str, list[str]] = Field(default_factory=dict)
 
 
-class SourceInfo(BaseModel):
-    """Where a pack came from; sources add their own keys (ids, URLs, paths)."""
-
-    model_config = ConfigDict(extra="allow", defer_build=True)
+class SourceInfo(StrictModel):
+    """Where a pack came from. Source-specific facts live in :attr:`metadata`, the source's own block."""
 
     provider: str
     url: str | None = None
+    version_id: str | None = None
+    """The source's id of the version the pack is (opaque: a number, a commit sha...), if it has versions."""
+    version_name: str | None = None
+    """That version's name as the source shows it."""
+    metadata: dict[str, Any] = Field(default_factory=dict)
+    """What only this source understands (JSON values), e.g. Civitai's model id, a local path."""
 
 
 class ResourceSpec(StrictModel):
@@ -140,8 +145,10 @@ class LockedResource(StrictModel):
     size: int = Field(ge=0)
     file_name: str
     url: str | None = None
-    version_id: int | None = None
-    file_id: int | None = None
+    version_id: str | None = None
+    """The source's opaque id of the version the file belongs to."""
+    file_id: str | None = None
+    """The source's opaque id of the file (a number, a path in a repository...)."""
     hashes: dict[str, str] = Field(default_factory=dict)
 
 
@@ -289,7 +296,7 @@ class UpdateCheck(StrictModel):
 
     last_checked: datetime
     status: str
-    latest_version_id: int | None = None
+    latest_version_id: str | None = None
 
 
 class UpdateChecks(StrictModel):

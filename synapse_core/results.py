@@ -245,14 +245,14 @@ class Identified(Result):
     source: str | None = None
     name: str | None = None
     ref: str | None = None
-    version_id: int | None = None
+    version_id: str | None = None
     in_packs: list[str] = Field(default_factory=list)
 
 
 class FileChoice(Result):
     """A file of a newer version that could replace a resource."""
 
-    file_id: int | None
+    file_id: str | None
     file_name: str
     size: int | None
     kind: AssetKind
@@ -265,7 +265,7 @@ class ResourceUpdate(Result):
 
     resource: str
     old_file: str
-    old_version_id: int | None
+    old_version_id: str | None
     new: FileChoice | None = None
     candidates: list[FileChoice] = Field(default_factory=list)
     ambiguous: bool = False
@@ -276,8 +276,8 @@ class PackUpdate(Result):
 
     pack: str
     source: str
-    current_version_id: int | None
-    latest_version_id: int | None
+    current_version_id: str | None
+    latest_version_id: str | None
     latest_version_name: str | None
     resources: list[ResourceUpdate]
 
@@ -299,7 +299,8 @@ class UpdatePlan(Result):
 
     updates: list[PackUpdate] = Field(default_factory=list)
     current: list[str] = Field(default_factory=list)
-    early_access: list[PackNote] = Field(default_factory=list)
+    unavailable: list[PackNote] = Field(default_factory=list)
+    """Packs whose newer version cannot be downloaded yet."""
     removed: list[PackNote] = Field(default_factory=list)
     failed: list[PackNote] = Field(default_factory=list)
     pinned: list[str] = Field(default_factory=list)

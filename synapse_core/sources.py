@@ -53,8 +53,10 @@ class FetchTarget:
     sha256: str | None = None
     """Lower-case hex; None when the source does not know it yet."""
     size: int | None = None
-    version_id: int | None = None
-    file_id: int | None = None
+    version_id: str | None = None
+    """The source's opaque id of the file's version (a Civitai version number, a commit sha...)."""
+    file_id: str | None = None
+    """The source's opaque id of the file (a Civitai file number, a path in a repository...)."""
     hashes: Mapping[str, str] = attrs.field(factory=dict)
 
     @classmethod
@@ -147,8 +149,11 @@ class VersionFile:
 class UpdateInfo:
     """What a source knows about the newest version of one pack."""
 
-    status: Literal["current", "update", "early_access", "removed", "archived", "failed"]
-    latest_version_id: int | None = None
+    status: Literal["current", "update", "unavailable", "removed", "archived", "failed"]
+    """``unavailable``: a newer version exists that cannot be downloaded yet (:attr:`message` says
+    why, e.g. Civitai's early access); ``removed``: the source no longer serves the pack;
+    ``archived``: it still describes the pack but serves no files."""
+    latest_version_id: str | None = None
     latest_version_name: str | None = None
     files: tuple[VersionFile, ...] = ()
     base_model: str | None = None

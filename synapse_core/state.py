@@ -26,7 +26,7 @@ if TYPE_CHECKING:
 
 GLOBAL_PROFILE = "global"
 WORK_PREFIX = "work__"
-RUNTIME_SCHEMA = 1
+RUNTIME_SCHEMA = 2
 Stacks = dict[str, list[str]]
 
 
@@ -73,7 +73,7 @@ def _is_str_list(value: Any, non_empty: bool = False) -> bool:
 
 
 def _runtime_ok(data: Any) -> bool:
-    if not isinstance(data, dict) or set(data) - {"schema_version", "ui"} or data.get("schema_version") != 1:
+    if not isinstance(data, dict) or set(data) - {"schema_version", "ui"} or data.get("schema_version") != RUNTIME_SCHEMA:
         return False
     uis = data.get("ui")
     return isinstance(uis, dict) and all(

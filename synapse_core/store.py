@@ -43,6 +43,7 @@ from synapse_core.layout import (
 )
 from synapse_core.maintenance import Maintenance
 from synapse_core.marker import Marker
+from synapse_core.migration import STORE_SCHEMA, migrate_files, needs_migration
 from synapse_core.models import Config, Pack, Profile, UISets, UpdateCheck, UpdateChecks, utc_now
 from synapse_core.names import check_pack_name
 from synapse_core.packs import PackService
@@ -145,6 +146,27 @@ class Store:
         self.switcher = Switcher(self.layout, self.files, self.lock, self.views, lambda: self.registry.ui_adapters)
         self.profiles = ProfileService(self.files)
         self.marker = Marker(self.layout.mutation_marker)
+        if needs_migration(self.layout):
+            self._migrate()
+
+    def _migrate(self) -> None:
+        """Bring a store written by older code to the current schema: under the lock, marked
+        (a killed migration is rolled back and done again), one state commit."""
+        with self.lock.hold():
+            self.history.recover()
+            if not needs_migration(self.layout):  # another process did it while we waited
+                return
+            found = self.marker.read()
+            if found is not None and not found.owner_gone():
+                raise Conflict(f"another synapse command, {found.describe()}, is changing the store; wait for it to end")
+            if found is not None and found.phase == "state":
+                self.history.discard_changes()
+            message = f"migrate the store to schema {STORE_SCHEMA}"
+            self.marker.write(message)
+            written = migrate_files(self.layout)
+            self.history.commit(message, written)
+            if found is None:  # a killed command's marker stays for its own recovery
+                self.marker.remove()
 
     @property
     def registry(self) -> PluginRegistry:

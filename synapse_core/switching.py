@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING
 
 from synapse_core.errors import Conflict, InvalidInput, unknown_name
 from synapse_core.layout import StoreLayout, StoreLock, write_bytes_atomic
+from synapse_core.migration import STORE_SCHEMA, store_schema
 from synapse_core.state import GLOBAL_PROFILE, Stacks, StateFiles, work_profile_name
 from synapse_core.viewmarks import active_target, point_active, read_fingerprint, view_is_current
 
@@ -103,8 +104,8 @@ class Switcher:
 
     def _ready(self) -> bool:
         """The light form handles nothing after a killed command or with new plugins installed."""
-        if self.layout.mutation_marker.exists():
-            return False
+        if self.layout.mutation_marker.exists() or store_schema(self.layout) != STORE_SCHEMA:
+            return False  # the full form recovers, or migrates a store written by older code
         try:
             recorded = json.loads(Path(plugins_file(self.layout)).read_bytes())
         except (OSError, ValueError):

@@ -53,7 +53,7 @@ def plan_resource(spec: ResourceSpec, old: LockedResource, info: UpdateInfo, cho
     """How one resource moves to the newer version."""
     update = ResourceUpdate(resource=spec.id, old_file=old.file_name, old_version_id=old.version_id)
     if chosen is not None:
-        picked = [f for f in info.files if str(f.target.file_id) == chosen]
+        picked = [f for f in info.files if f.target.file_id == chosen]
         if not picked:
             raise InvalidInput(f"--choose {spec.id}={chosen}: the new version has no file {chosen}")
         update.new = _choice(picked[0])
@@ -115,8 +115,8 @@ class UpdateService:
         note = PackNote(pack=pack.name, message=info.message or info.status)
         if info.status == "current":
             plan.current.append(pack.name)
-        elif info.status == "early_access":
-            plan.early_access.append(note)
+        elif info.status == "unavailable":
+            plan.unavailable.append(note)
         elif info.status in ("removed", "archived"):
             plan.removed.append(note)
         elif info.status == "failed":
@@ -132,7 +132,7 @@ class UpdateService:
                 PackUpdate(
                     pack=pack.name,
                     source=pack.source.provider,
-                    current_version_id=getattr(pack.source, "version_id", None),
+                    current_version_id=pack.source.version_id,
                     latest_version_id=info.latest_version_id,
                     latest_version_name=info.latest_version_name,
                     resources=resources,
@@ -151,9 +151,8 @@ class UpdateService:
             assert spec is not None
             spec.prefer = {**spec.prefer, **new.metadata}
             lock.resources[change.resource] = lock_entry(new.target)
-        extra = pack.source.model_extra or {}
-        extra["version_id"] = info.latest_version_id
-        extra["version_name"] = info.latest_version_name
+        pack.source.version_id = info.latest_version_id
+        pack.source.version_name = info.latest_version_name
         pack.base_model = info.base_model or pack.base_model
         pack.trigger_words = list(info.trigger_words) or pack.trigger_words
         lock.resolved_at = utc_now()
@@ -179,7 +178,7 @@ def parse_choices(values: Sequence[str], packs: Sequence[str]) -> dict[tuple[str
     choices: dict[tuple[str, str], str] = {}
     for value in values:
         left, sep, file_id = value.partition("=")
-        if not sep or not left or not file_id.strip().isdigit():
+        if not sep or not left or not file_id.strip():
             raise InvalidInput(f"--choose takes RESOURCE=FILE_ID or PACK:RESOURCE=FILE_ID, got {value!r}")
         pack, colon, resource = left.rpartition(":")
         if not colon:

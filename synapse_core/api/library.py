@@ -162,7 +162,7 @@ class LibraryIndex:
                 )
                 check = checks.get(name)
                 if check and check.status == "update" and check.latest_version_id is not None:
-                    latest = str(check.latest_version_id)
+                    latest = check.latest_version_id
                     item.update = None if latest in card.version_ids else latest
                 out.append((item, card))
         return out
@@ -208,7 +208,7 @@ class LibraryIndex:
             item=item,
             blobs=tuple(r.sha256 for r in locked),
             haystack="\n".join(words).lower(),
-            version_ids=frozenset(str(r.version_id) for r in locked if r.version_id is not None),
+            version_ids=frozenset(r.version_id for r in locked if r.version_id is not None),
         )
         self._cards[name] = card
         return card

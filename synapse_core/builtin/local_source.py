@@ -54,7 +54,7 @@ class LocalFileSource(Source):
         _check_unique_names(resources, files)
         pack = Pack(
             name=request.name or sanitize_pack_name(path.stem if path.is_file() else path.name),
-            source=SourceInfo(provider=self.name, url=path.as_uri(), path=str(path)),
+            source=SourceInfo(provider=self.name, url=path.as_uri(), metadata={"path": str(path)}),
             resources=[r.spec for r in resources],
         )
         return ResolvedPack(pack=pack, resources=resources)

@@ -41,7 +41,7 @@ def print_plan(plan: UpdatePlan) -> None:
                     click.echo(f"      file {c.file_id}: {c.file_name} {size} {meta}")
             else:
                 click.echo(f"  {res.resource}: {res.old_file} (no replacement in the new version; kept)")
-    for label, notes in (("early access", plan.early_access), ("removed upstream", plan.removed)):
+    for label, notes in (("not available yet", plan.unavailable), ("removed upstream", plan.removed)):
         for note in notes:
             click.echo(f"{note.pack}: {label}: {note.message}")
     for note in plan.failed:

@@ -163,9 +163,9 @@ class CivitaiSource(Source):
             source=SourceInfo(
                 provider=self.name,
                 url=f"{base_url()}/models/{model_id}",
-                model_id=model_id,
-                version_id=int(version["id"]),
+                version_id=str(version["id"]),
                 version_name=version.get("name"),
+                metadata={"model_id": model_id},
             ),
             policy=policy,
             base_model=version.get("baseModel"),
@@ -204,8 +204,8 @@ class CivitaiSource(Source):
             url=url,
             sha256=sha256,
             size=size,
-            version_id=int(version["id"]),
-            file_id=int(file["id"]) if file.get("id") is not None else None,
+            version_id=str(version["id"]),
+            file_id=str(file["id"]) if file.get("id") is not None else None,
             hashes=hashes,
         )
         kind = forced_kind or kind_for(model.get("type"), file)
@@ -287,7 +287,7 @@ class CivitaiSource(Source):
 
     @_expects_civitai_shapes
     def check_updates(self, packs: Sequence[Pack]) -> Mapping[str, UpdateInfo]:
-        ids = sorted({int(model_id) for p in packs if (model_id := getattr(p.source, "model_id", None))})
+        ids = sorted({int(model_id) for p in packs if (model_id := p.source.metadata.get("model_id"))})
         try:
             models = {int(m["id"]): m for m in self.client.models_by_ids(ids)}
         except SynapseError as exc:
@@ -295,7 +295,7 @@ class CivitaiSource(Source):
         return {p.name: self._update_info(p, models) for p in packs}
 
     def _update_info(self, pack: Pack, models: Mapping[int, Mapping[str, Any]]) -> UpdateInfo:
-        model_id = getattr(pack.source, "model_id", None)
+        model_id = pack.source.metadata.get("model_id")
         model = models.get(int(model_id)) if model_id else None
         if model is None:
             return UpdateInfo(status="removed", message=f"Civitai no longer lists model {model_id}")
@@ -305,13 +305,13 @@ class CivitaiSource(Source):
         if not versions:
             return UpdateInfo(status="removed", message=f"model {model_id} has no published version")
         latest = versions[0]
-        if int(latest["id"]) == getattr(pack.source, "version_id", None):
-            return UpdateInfo(status="current", latest_version_id=int(latest["id"]))
+        if str(latest["id"]) == pack.source.version_id:
+            return UpdateInfo(status="current", latest_version_id=str(latest["id"]))
         if latest.get("availability") == "EarlyAccess":
             deadline = latest.get("earlyAccessDeadline") or latest.get("earlyAccessEndsAt")
             until = f" until {deadline}" if deadline else ""
             message = f"{latest.get('name')} is in Early Access{until}"
-            return UpdateInfo(status="early_access", latest_version_id=int(latest["id"]), message=message)
+            return UpdateInfo(status="unavailable", latest_version_id=str(latest["id"]), message=message)
         files = []
         for file in latest.get("files") or []:
             resolved = self._resource("candidate", model, latest, file, None)
@@ -325,7 +325,7 @@ class CivitaiSource(Source):
             )
         return UpdateInfo(
             status="update",
-            latest_version_id=int(latest["id"]),
+            latest_version_id=str(latest["id"]),
             latest_version_name=latest.get("name"),
             files=tuple(files),
             base_model=latest.get("baseModel"),

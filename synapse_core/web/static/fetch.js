@@ -89,7 +89,7 @@ export async function showFetch(main, params) {
     const notes = [
       p.current.length ? `Up to date: ${p.current.join(", ")}` : null,
       p.pinned.length ? `Pinned: ${p.pinned.join(", ")}` : null,
-      ...p.early_access.map((n) => `${n.pack}: ${n.message}`),
+      ...p.unavailable.map((n) => `${n.pack}: ${n.message}`),
       ...p.removed.map((n) => `${n.pack}: ${n.message}`),
       ...p.failed.map((n) => `${n.pack}: ${n.message}`),
     ].filter(Boolean);
