@@ -227,7 +227,9 @@ def take_in(captures: Sequence[Capture], blobs: BlobStore, files: StateFiles) ->
         if files.has_pack(name):
             pack, lock = files.pack(name), files.lock(name)
         else:
-            pack = Pack(name=name, source=SourceInfo(provider="local", metadata={"saved_by": capture.ui}), policy="pinned")
+            pack = Pack(
+                name=name, source=SourceInfo(provider="local", metadata={"saved_by": capture.ui}), policy="pinned"
+            )
             lock = PackLock()
         resource_id = _resource_id(capture.expose, {r.id for r in pack.resources if r.expose != capture.expose})
         pack.resources = [r for r in pack.resources if r.expose != capture.expose]

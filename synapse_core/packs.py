@@ -87,7 +87,10 @@ class PackService:
             spec = res.spec.model_copy(update={"id": "main"})
             pack = whole.pack.model_copy(update={"name": name, "resources": [spec]}, deep=True)
             pack.source = pack.source.model_copy(
-                update={"url": res.target.url, "metadata": {**pack.source.metadata, "path": str(folder / res.spec.expose)}}
+                update={
+                    "url": res.target.url,
+                    "metadata": {**pack.source.metadata, "path": str(folder / res.spec.expose)},
+                }
             )
             resolved.append(ResolvedPack(pack=pack, resources=(ResolvedResource(spec=spec, target=res.target),)))
         taken = [r.pack.name for r in resolved]

@@ -73,7 +73,11 @@ def _is_str_list(value: Any, non_empty: bool = False) -> bool:
 
 
 def _runtime_ok(data: Any) -> bool:
-    if not isinstance(data, dict) or set(data) - {"schema_version", "ui"} or data.get("schema_version") != RUNTIME_SCHEMA:
+    if (
+        not isinstance(data, dict)
+        or set(data) - {"schema_version", "ui"}
+        or data.get("schema_version") != RUNTIME_SCHEMA
+    ):
         return False
     uis = data.get("ui")
     return isinstance(uis, dict) and all(

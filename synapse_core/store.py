@@ -158,7 +158,9 @@ class Store:
                 return
             found = self.marker.read()
             if found is not None and not found.owner_gone():
-                raise Conflict(f"another synapse command, {found.describe()}, is changing the store; wait for it to end")
+                raise Conflict(
+                    f"another synapse command, {found.describe()}, is changing the store; wait for it to end"
+                )
             if found is not None and found.phase == "state":
                 self.history.discard_changes()
             message = f"migrate the store to schema {STORE_SCHEMA}"

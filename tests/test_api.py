@@ -464,15 +464,15 @@ def test_ambiguous_update_is_409_with_the_candidates(civitai_api: httpx.Client, 
         ],
     )
     plan = UpdatePlan.model_validate(body(api.get("/updates/plan")))
-    assert [(u.pack, u.latest_version_id) for u in plan.updates] == [(name, 7102)]
+    assert [(u.pack, u.latest_version_id) for u in plan.updates] == [(name, "7102")]
     refused = api.post("/updates/apply", json={"packs": [name]})
     error = assert_error(refused, 409, "ambiguous_update")
     assert "71021" in error.error.message and "71022" in error.error.message
     assert error.plan is not None
     in_body = UpdatePlan.model_validate(error.plan)
     [change] = in_body.updates[0].resources
-    assert change.ambiguous and {c.file_id for c in change.candidates} == {71021, 71022}
-    assert PackDetails.model_validate(body(api.get(f"/packs/{name}"))).lock.resources[resource].file_id == 71011
+    assert change.ambiguous and {c.file_id for c in change.candidates} == {"71021", "71022"}
+    assert PackDetails.model_validate(body(api.get(f"/packs/{name}"))).lock.resources[resource].file_id == "71011"
 
     # a dry run shows the ambiguous plan without failing; the choice applies it (with sync: a job)
     dry = UpdateResult.model_validate(body(api.post("/updates/apply", json={"packs": [name], "dry_run": True})))
@@ -484,7 +484,7 @@ def test_ambiguous_update_is_409_with_the_candidates(civitai_api: httpx.Client, 
     assert (applied.applied, applied.installed) == ([name], [name])
     assert job.progress.done == job.progress.total == 30_000
     details = PackDetails.model_validate(body(api.get(f"/packs/{name}")))
-    assert details.lock.resources[resource].file_id == 71021 and all(r.installed for r in details.resources)
+    assert details.lock.resources[resource].file_id == "71021" and all(r.installed for r in details.resources)
     assert UpdatePlan.model_validate(body(api.get("/updates/plan"))).current == [name]
 
 
@@ -509,7 +509,7 @@ def test_choosing_the_second_of_two_candidates_installs_it(civitai_api: httpx.Cl
     job = wait_job(api, api.post("/updates/apply", json={"packs": [name], "choose": choice, "sync": True}))
     assert UpdateResult.model_validate(succeeded(job)).installed == [name]
     details = PackDetails.model_validate(body(api.get(f"/packs/{name}")))
-    assert details.lock.resources[resource].file_id == 73022 and all(r.installed for r in details.resources)
+    assert details.lock.resources[resource].file_id == "73022" and all(r.installed for r in details.resources)
 
 
 def test_source_failures_are_502_or_a_failed_job_with_the_code(civitai_api: httpx.Client, fake: FakeCivitai) -> None:

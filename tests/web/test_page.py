@@ -341,7 +341,7 @@ def test_an_update_with_two_candidates_asks_in_a_dialog(site, open_page, screens
     dialog.locator("button:text-is('Update')").click()
     page.locator(".job .job-state[data-state=done]").first.wait_for(timeout=30_000)
     lock = PackLock.model_validate_json(store.layout.lock_file_of("PaperLanternStyle").read_bytes())
-    assert lock.resources["main"].file_id == 81032
+    assert lock.resources["main"].file_id == "81032"
     assert store.show("PaperLanternStyle").resources[0].installed
 
 

@@ -163,7 +163,7 @@ class CivitaiSource(Source):
             source=SourceInfo(
                 provider=self.name,
                 url=f"{base_url()}/models/{model_id}",
-                version_id=str(version["id"]),
+                version_id=str(int(version["id"])),
                 version_name=version.get("name"),
                 metadata={"model_id": model_id},
             ),
@@ -204,8 +204,8 @@ class CivitaiSource(Source):
             url=url,
             sha256=sha256,
             size=size,
-            version_id=str(version["id"]),
-            file_id=str(file["id"]) if file.get("id") is not None else None,
+            version_id=str(int(version["id"])),
+            file_id=str(int(file["id"])) if file.get("id") is not None else None,
             hashes=hashes,
         )
         kind = forced_kind or kind_for(model.get("type"), file)
@@ -305,13 +305,13 @@ class CivitaiSource(Source):
         if not versions:
             return UpdateInfo(status="removed", message=f"model {model_id} has no published version")
         latest = versions[0]
-        if str(latest["id"]) == pack.source.version_id:
-            return UpdateInfo(status="current", latest_version_id=str(latest["id"]))
+        if str(int(latest["id"])) == pack.source.version_id:
+            return UpdateInfo(status="current", latest_version_id=str(int(latest["id"])))
         if latest.get("availability") == "EarlyAccess":
             deadline = latest.get("earlyAccessDeadline") or latest.get("earlyAccessEndsAt")
             until = f" until {deadline}" if deadline else ""
             message = f"{latest.get('name')} is in Early Access{until}"
-            return UpdateInfo(status="unavailable", latest_version_id=str(latest["id"]), message=message)
+            return UpdateInfo(status="unavailable", latest_version_id=str(int(latest["id"])), message=message)
         files = []
         for file in latest.get("files") or []:
             resolved = self._resource("candidate", model, latest, file, None)
@@ -325,7 +325,7 @@ class CivitaiSource(Source):
             )
         return UpdateInfo(
             status="update",
-            latest_version_id=str(latest["id"]),
+            latest_version_id=str(int(latest["id"])),
             latest_version_name=latest.get("name"),
             files=tuple(files),
             base_model=latest.get("baseModel"),

@@ -62,15 +62,15 @@ def test_import_and_install_from_every_reference_form(
 
     pack, lock = pack_files(root, PACK)
     assert pack["source"]["provider"] == "civitai"
-    assert pack["source"]["model_id"] == 424242
-    assert pack["source"]["version_id"] == version_id
+    assert pack["source"]["metadata"]["model_id"] == 424242
+    assert pack["source"]["version_id"] == str(version_id)
     assert pack["source"]["url"].endswith("/models/424242")
     assert pack["policy"] == policy
     [(rid, locked)] = lock["resources"].items()
     assert rid == pack["resources"][0]["id"]
     api_file = _api_file(fake, version_id, file_id)
-    assert locked["version_id"] == version_id
-    assert locked["file_id"] == file_id
+    assert locked["version_id"] == str(version_id)
+    assert locked["file_id"] == str(file_id)
     assert locked["file_name"] == api_file["name"]
     assert locked["sha256"] == expected_sha == api_file["hashes"]["SHA256"].lower()
     assert locked["size"] == file.byte_size
@@ -96,9 +96,9 @@ def test_pin_and_follow_override_the_default_policy(root: Path, synapse: Callabl
     ok(synapse("import", "civitai:424242", "--pin", "--name", "Pinned"))
     ok(synapse("import", "civitai:424242@909001", "--follow", "--name", "Following"))
     assert pack_files(root, "Pinned")[0]["policy"] == "pinned"
-    assert pack_files(root, "Pinned")[0]["source"]["version_id"] == 909002
+    assert pack_files(root, "Pinned")[0]["source"]["version_id"] == "909002"
     assert pack_files(root, "Following")[0]["policy"] == "follow_latest"
-    assert pack_files(root, "Following")[0]["source"]["version_id"] == 909001
+    assert pack_files(root, "Following")[0]["source"]["version_id"] == "909001"
 
 
 def test_pack_json_records_the_civitai_metadata(fake: FakeCivitai, root: Path, synapse: Callable[..., Any]) -> None:
@@ -184,12 +184,12 @@ def test_file_choice_options(fake: FakeCivitai, root: Path, synapse: Callable[..
     ok(synapse("import", "civitai:424242@909001", "--all-files", "--name", "AllFiles"))
     for name in ("ByFile", "ByPrefer"):
         _, lock = pack_files(root, name)
-        assert [r["file_id"] for r in lock["resources"].values()] == [808004], name
+        assert [r["file_id"] for r in lock["resources"].values()] == ["808004"], name
         assert [r["sha256"] for r in lock["resources"].values()] == [fake.file_sha256(808004)]
     pack, lock = pack_files(root, "AllFiles")
-    assert sorted(r["file_id"] for r in lock["resources"].values()) == [808001, 808002]
+    assert sorted(r["file_id"] for r in lock["resources"].values()) == ["808001", "808002"]
     kinds = {lock["resources"][r["id"]]["file_id"]: r["kind"] for r in pack["resources"]}
-    assert kinds == {808001: "lora", 808002: "other"}  # the training data zip is not a LoRA
+    assert kinds == {"808001": "lora", "808002": "other"}  # the training data zip is not a LoRA
     assert len({r["expose"] for r in pack["resources"]}) == 2
     ok(synapse("install", "AllFiles"))
     for file_id in (808001, 808002):
@@ -231,7 +231,7 @@ def test_files_that_share_a_download_url_are_locked_by_file_id(
     )
     ok(synapse("import", "civitai:660101", "--all-files", "--sync"))
     _, lock = pack_files(root, "Twins")
-    by_file = {r["file_id"]: r for r in lock["resources"].values()}
+    by_file = {int(r["file_id"]): r for r in lock["resources"].values()}
     assert {i: r["sha256"] for i, r in by_file.items()} == {i: fake.file_sha256(i) for i in (662101, 662102, 662103)}
 
 
@@ -414,7 +414,7 @@ def test_identify_finds_a_file_by_hash(
     by_path = {Path(f["path"]).name: f for f in found}
     hit = by_path["mystery.safetensors"]
     assert hit["sha256"] == fake.file_sha256(808001)
-    assert hit["source"] == "civitai" and hit["version_id"] == 909001
+    assert hit["source"] == "civitai" and hit["version_id"] == "909001"
     assert hit["ref"].endswith("/models/424242")
     assert by_path["unknown.safetensors"]["source"] is None
     # the hash is remembered by device/inode/size/mtime, so a second run need not read the file again
@@ -434,14 +434,14 @@ def test_import_identify_gives_a_local_file_the_civitai_metadata(
     assert result["warnings"] == []
     pack, lock = pack_files(root, "FromDisk")
     assert pack["source"]["provider"] == "civitai"
-    assert pack["source"]["model_id"] == 424242 and pack["source"]["version_id"] == 909002
+    assert pack["source"]["metadata"]["model_id"] == 424242 and pack["source"]["version_id"] == "909002"
     assert pack["trigger_words"] == ["paperlantern style"]
     assert pack["tags"] == ["style", "lighting", "paper"] and pack["creator"] == "lantern_maker"
     assert pack["base_model"] == "SDXL 1.0"
     assert [r["kind"] for r in pack["resources"]] == ["lora"]
     [locked] = lock["resources"].values()
     assert locked["sha256"] == fake.file_sha256(808003)
-    assert locked["version_id"] == 909002 and locked["file_id"] == 808003
+    assert locked["version_id"] == "909002" and locked["file_id"] == "808003"
     assert "/api/download/models/909002" in locked["url"]
     assert_blob(root, fake.file_sha256(808003))
 

@@ -259,7 +259,7 @@ def test_an_archived_model_is_a_410_and_marks_the_pack_archived(
     assert fake.requests_for("api", r"^/api/download/")[-1].status == 410
     pack, lock = pack_files(root, PACK)
     assert pack["upstream"] == "archived" and pack["trigger_words"] == ["paperlantern style"]
-    assert lock["resources"]["main"]["file_id"] == 808003
+    assert lock["resources"]["main"]["file_id"] == "808003"
 
 
 # -- integrity and web pages -------------------------------------------------------------------------------------

@@ -78,7 +78,7 @@ def test_12_a_malformed_sha256_in_an_update_is_one_line(
     assert [n["pack"] for n in plan["failed"]] == ["Upd"] and "sha256" in plan["failed"][0]["message"]
     assert "sha256" in failed(synapse("update", "Upd"))
     assert "sha256" in failed(synapse("update", "Upd", "--sync"))
-    assert pack_files(root, "Upd")[0]["source"]["version_id"] == 707001
+    assert pack_files(root, "Upd")[0]["source"]["version_id"] == "707001"
 
 
 # -- 2: a link planted at the partial download's name -------------------------------------------------------------

@@ -44,7 +44,7 @@ def test_a_newer_version_is_reported_previewed_and_applied(
     fake.add_version(770001, 771002, name="v2", files=[FakeFile(772002, "cycle_v2.safetensors", size=3000)])
     plan = ok(synapse("check-updates", "--json"))
     [update] = plan["updates"]
-    assert (update["pack"], update["current_version_id"], update["latest_version_id"]) == ("Cycle", 771001, 771002)
+    assert (update["pack"], update["current_version_id"], update["latest_version_id"]) == ("Cycle", "771001", "771002")
     human = ok(synapse("check-updates"))
     assert "Cycle: 771001 -> 771002 (v2)" in human and "cycle_v1.safetensors -> cycle_v2.safetensors" in human
 
@@ -58,7 +58,7 @@ def test_a_newer_version_is_reported_previewed_and_applied(
     assert applied["applied"] == ["Cycle"]
     pack, lock = pack_files(root, "Cycle")
     [locked] = lock["resources"].values()
-    assert (pack["source"]["version_id"], locked["file_id"]) == (771002, 772002)
+    assert (pack["source"]["version_id"], locked["file_id"]) == ("771002", "772002")
     # the exposed name stays, so workflows that name the file keep working; the bytes are the new ones
     new_blob = blob(root, fake.file_sha256(772002))
     assert view_target(root, "comfyui", "models/loras/cycle_v1.safetensors") == new_blob.resolve()
@@ -95,7 +95,7 @@ def test_an_ambiguous_update_asks_then_remembers_the_choice(
 
     ok(synapse("update", "Choice", "--choose", "main=782003"))
     [locked] = pack_files(root, "Choice")[1]["resources"].values()
-    assert locked["file_id"] == 782003
+    assert locked["file_id"] == "782003"
 
     fake.add_version(
         780001,
@@ -105,7 +105,7 @@ def test_an_ambiguous_update_asks_then_remembers_the_choice(
     )
     ok(synapse("update", "Choice"))  # fp32 was chosen once: no question this time
     [locked] = pack_files(root, "Choice")[1]["resources"].values()
-    assert locked["file_id"] == 782005
+    assert locked["file_id"] == "782005"
 
 
 def test_pinned_packs_are_never_updatable(
