@@ -219,7 +219,7 @@ class Adoption:
         meta = group.metadata
         pack = Pack(
             name=group.pack,
-            source=SourceInfo(provider="local", url=url, path=str(src.path)),
+            source=SourceInfo(provider="local", url=url, metadata={"path": str(src.path)}),
             policy="pinned",
             trigger_words=list(meta.trigger_words),
             base_model=meta.base_model,
