@@ -32,6 +32,7 @@ if TYPE_CHECKING:
     import click
 
     from synapse_core.conflicts import ConflictPolicy
+    from synapse_core.remotes import RemoteKind
     from synapse_core.sources import Source
     from synapse_core.ui import UIAdapter
     from synapse_core.workflows.nodes import WorkflowNodes
@@ -92,6 +93,20 @@ def synapse_workflow_nodes() -> list[WorkflowNodes]:
     ``synapse needs`` and ``install``/``use --for`` read workflows with the records of every
     plugin merged per UI, so a plugin for a UI's custom nodes adds only its node types. A
     node type or folder key that another plugin describes differently fails the plugin.
+    """
+    return []
+
+
+@hookspec
+def synapse_remotes() -> list[RemoteKind]:
+    """Return the kinds of remote this plugin provides (where ``push``, ``pull`` and ``install`` go).
+
+    Each :class:`~synapse_core.remotes.RemoteKind` names the URL schemes it opens (``s3``,
+    ``file``) and opens one configured remote as a :class:`~synapse_core.remotes.Remote`: HEAD,
+    verified and resumable uploads, downloads into the core's sink (which checks every byte's
+    sha256), small records, listings. Credentials come from wherever the plugin's client finds
+    them (environment, profiles), never from the store. A scheme another plugin already opens
+    fails the plugin.
     """
     return []
 

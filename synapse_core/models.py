@@ -33,6 +33,23 @@ class StrictModel(BaseModel):
     model_config = ConfigDict(extra="forbid", defer_build=True)
 
 
+FetchStep = Literal["remotes", "source"]
+"""Where ``install`` looks for a missing file: the configured remotes, or the pack's own source."""
+
+
+def _default_fetch_order() -> list[FetchStep]:
+    return ["remotes", "source"]
+
+
+class RemoteConfig(StrictModel):
+    """One remote (``synapse remote add``): where it is, never how to log in."""
+
+    url: str
+    """``s3://BUCKET/PREFIX``, ``file:///mnt/nas/synapse``, or a scheme a plugin opens."""
+    endpoint_url: str | None = None
+    options: dict[str, str] = Field(default_factory=dict)
+
+
 class Config(StrictModel):
     """state/config.json: user settings. Never holds a secret."""
 
@@ -46,6 +63,10 @@ class Config(StrictModel):
     ui_installs: dict[str, list[str]] = Field(default_factory=dict)
     allowed_origins: list[str] = Field(default_factory=list)
     plugins: dict[str, dict[str, Any]] = Field(default_factory=dict)
+    remotes: dict[str, RemoteConfig] = Field(default_factory=dict)
+    default_remote: str | None = None
+    """The remote push and pull use when none is named (the first one added, unless changed)."""
+    fetch_order: list[FetchStep] = Field(default_factory=_default_fetch_order, min_length=1)
 
 
 class UISets(StrictModel):

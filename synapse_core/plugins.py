@@ -29,6 +29,7 @@ from synapse_core.conflicts import ConflictPolicy
 from synapse_core.entry_points import discover_entry_points
 from synapse_core.errors import InvalidInput, PluginError, unknown_name
 from synapse_core.kinds import AssetKind
+from synapse_core.remotes import RemoteKind
 from synapse_core.sources import Source
 from synapse_core.ui import KindFolder, UIAdapter, Unsupported
 from synapse_core.workflows.nodes import GraphVocabulary, WorkflowNodes, merge
@@ -39,8 +40,9 @@ if TYPE_CHECKING:
 BUILTIN_PLUGINS: tuple[str, ...] = (
     "synapse_core.builtin.conflict_policies",
     "synapse_core.builtin.local_source",
+    "synapse_core.builtin.file_remote",
 )
-Category = Literal["ui", "source", "policy", "command", "nodes"]
+Category = Literal["ui", "source", "policy", "command", "nodes", "remote"]
 T = TypeVar("T")
 
 
@@ -84,6 +86,7 @@ class PluginRegistry:
         self._sources: dict[str, Source] = {}
         self._policies: dict[str, ConflictPolicy] = {}
         self._workflow_nodes: list[WorkflowNodes] = []
+        self._remote_kinds: dict[str, RemoteKind] = {}
         self._providers: dict[tuple[str, str], str] = {}
         self._pending: list[tuple[PluginRecord, object]] = []
 
@@ -113,6 +116,12 @@ class PluginRegistry:
         """Conflict policies by name."""
         self._collect_pending()
         return self._policies
+
+    @property
+    def remote_kinds(self) -> dict[str, RemoteKind]:
+        """Kinds of remote by URL scheme."""
+        self._collect_pending()
+        return self._remote_kinds
 
     @property
     def graph_vocabularies(self) -> dict[str, GraphVocabulary]:
@@ -217,6 +226,13 @@ class PluginRegistry:
             ConflictPolicy,  # type: ignore[type-abstract]
         )
         workflow_nodes: list[WorkflowNodes] = self._call(plugin, "synapse_workflow_nodes", WorkflowNodes)
+        remote_kinds: list[RemoteKind] = self._call(plugin, "synapse_remotes", RemoteKind)  # type: ignore[type-abstract]
+        schemes = {}
+        for kind in remote_kinds:
+            found = getattr(kind, "schemes", None)
+            if not isinstance(found, tuple) or not found or not all(isinstance(s, str) and s for s in found):
+                raise PluginLoadError(f"remote kind {getattr(kind, 'name', '?')!r} names no URL schemes")
+            schemes.update(dict.fromkeys(found, kind))
         for adapter in adapters:
             _check_layout(adapter)
         try:
@@ -226,10 +242,12 @@ class PluginRegistry:
         self._claim(record, "ui", [getattr(a, "name", None) for a in adapters])
         self._claim(record, "source", [getattr(s, "name", None) for s in sources])
         self._claim(record, "policy", [getattr(p, "name", None) for p in policies])
+        self._claim(record, "remote", [s for k in remote_kinds for s in k.schemes])
         self._accept(record, "ui", {a.name: a for a in adapters}, self._ui_adapters)
         record.variants = {a.name: list(a.variants) for a in adapters if a.variants}
         self._accept(record, "source", {s.name: s for s in sources}, self._sources)
         self._accept(record, "policy", {p.name: p for p in policies}, self._policies)
+        self._accept(record, "remote", schemes, self._remote_kinds)
         self._workflow_nodes += workflow_nodes
         if workflow_nodes:
             record.contributes["nodes"] = sorted({n.ui for n in workflow_nodes})
@@ -306,6 +324,15 @@ class PluginRegistry:
     def policy(self, name: str) -> ConflictPolicy:
         """The conflict policy called ``name``."""
         return _pick("conflict policy", name, self.policies)
+
+    def remote_kind(self, url: str) -> RemoteKind:
+        """The kind of remote that opens ``url`` (by its scheme)."""
+        scheme = url.split("://", 1)[0] if "://" in url else ""
+        kind = self.remote_kinds.get(scheme)
+        if kind is None:
+            known = ", ".join(f"{s}://" for s in sorted(self.remote_kinds)) or "none"
+            raise InvalidInput(f"no plugin opens {url!r} as a remote (remote URLs: {known})")
+        return kind
 
     def source_for(self, ref: str) -> Source:
         """The source that understands ``ref``; plugin sources are asked before built-ins."""

@@ -84,6 +84,9 @@ class InstallResult(Result):
     fetched: list[str]
     present: list[str]
     bytes_written: int
+    from_remotes: list[str] = Field(default_factory=list)
+    """Of ``fetched``: the resources a remote had."""
+    warnings: list[str] = Field(default_factory=list)
 
 
 class RemoveResult(Result):
@@ -404,3 +407,44 @@ class AdoptUndoResult(Result):
     packs_removed: list[str] = Field(default_factory=list)
     detached: list[AdoptInstall] = Field(default_factory=list)
     warnings: list[str] = Field(default_factory=list)
+class RemoteInfo(Result):
+    """One line of ``remote list``."""
+
+    name: str
+    url: str
+    endpoint_url: str | None = None
+    default: bool = False
+
+
+class PushResult(Result):
+    """The outcome of ``push``."""
+
+    remote: str
+    packs: list[str]
+    blobs: int
+    """Blobs the packs have."""
+    uploaded: int
+    """Of those, blobs the remote lacked and now holds."""
+    bytes_uploaded: int
+
+
+class PullResult(Result):
+    """The outcome of ``pull``."""
+
+    remote: str
+    packs: list[str]
+    new_packs: list[str]
+    downloaded: int
+    bytes_downloaded: int
+
+
+class RemoteUsage(Result):
+    """``du --remote``: what one remote holds."""
+
+    remote: str
+    url: str
+    blobs: int
+    bytes: int
+    packs: int
+    missing_here: int
+    """Blobs of this library's packs that the remote lacks."""

@@ -24,6 +24,7 @@ from synapse_core.downloads import Fetcher
 from synapse_core.errors import (
     Conflict,
     InvalidInput,
+    NotFound,
     SourceError,
     StateFileInvalid,
     SynapseError,
@@ -68,6 +69,10 @@ from synapse_core.results import (
     PackSummary,
     Problem,
     ProfileInfo,
+    PullResult,
+    PushResult,
+    RemoteInfo,
+    RemoteUsage,
     RemoveResult,
     SearchResult,
     StatusReport,
@@ -76,6 +81,7 @@ from synapse_core.results import (
     UpdatePlan,
     UpdateResult,
 )
+from synapse_core.sharing import RemoteService
 from synapse_core.sources import ImportRequest, ResolvedPack, Source, UpdateInfo
 from synapse_core.state import GLOBAL_PROFILE, StateFiles
 from synapse_core.switching import Switcher, installed_plugins, record_plugins
@@ -498,21 +504,115 @@ class Store:
         return result
 
     def install(self, name: str) -> InstallResult:
-        """Make every blob of a pack present (from its source).
+        """Make every blob of a pack present: from the remotes, then its source (``fetch_order``
+        in config.json says which first).
 
         When the source says the pack is gone, its metadata is kept and the pack is
         marked ``upstream: removed`` (or ``archived``) before the error is raised.
         """
         try:
             with self.mutation(f"install {name}"):
-                result = self.packs.install(name)
-                if result.fetched:  # the source serves it (again)
-                    self.packs.mark_upstream(name, "ok")
-            return result
+                return self._install(name)
         except UpstreamGone as gone:
             with self.mutation(f"mark {name} {gone.upstream} upstream"):
                 self.packs.mark_upstream(name, gone.upstream)
             raise
+
+    def _install(self, name: str) -> InstallResult:
+        config = self.files.config()
+        pack, lock = self.files.pack(name), self.files.lock(name)
+        steps = config.fetch_order if config.remotes else ["source"]
+        from_remotes: list[str] = []
+        written = 0
+        warnings: list[str] = []
+        before = sorted(rid for rid, r in lock.resources.items() if not self.blobs.has(r.sha256))
+        for index, step in enumerate(steps):
+            if not any(not self.blobs.has(r.sha256) for r in lock.resources.values()):
+                break
+            if step == "remotes":
+                got, size, problems = self.remotes.fetch_missing(pack, lock)
+                from_remotes += got
+                written += size
+                warnings += problems
+                continue
+            try:
+                result = self.packs.install(name)
+            except SynapseError:
+                if "remotes" not in steps[index + 1 :]:
+                    raise
+                continue  # the remotes come next
+            written += result.bytes_written
+            if result.fetched:  # the source serves it (again)
+                self.packs.mark_upstream(name, "ok")
+        still = sorted(res.file_name for res in lock.resources.values() if not self.blobs.has(res.sha256))
+        if still:
+            why = "".join(f"; {w}" for w in warnings)
+            raise NotFound(f"{name}: {', '.join(still)} found on no remote and not at the source{why}")
+        return InstallResult(
+            pack=name,
+            fetched=before,
+            present=sorted(set(lock.resources) - set(before)),
+            bytes_written=written,
+            from_remotes=sorted(from_remotes),
+            warnings=warnings,
+        )
+
+    # -- remotes -----------------------------------------------------------------------
+
+    @property
+    def remotes(self) -> RemoteService:
+        """Configured remotes, push, pull and what install fetches from them."""
+        return RemoteService(self.files, self.blobs, self.registry, self.fetcher, self.progress)
+
+    def remote_add(
+        self,
+        name: str,
+        url: str,
+        *,
+        endpoint_url: str | None = None,
+        options: Mapping[str, str] | None = None,
+        default: bool = False,
+    ) -> list[RemoteInfo]:
+        """Add a remote (``s3://BUCKET/PREFIX``, ``file:///folder``); no credentials are stored."""
+        with self.mutation(f"remote add {name}"):
+            self.remotes.add(name, url, endpoint_url, dict(options or {}), default)
+        return self.remotes.infos()
+
+    def remote_remove(self, name: str) -> list[RemoteInfo]:
+        """Forget a remote; nothing on it is touched."""
+        with self.mutation(f"remote remove {name}"):
+            self.remotes.remove(name)
+        return self.remotes.infos()
+
+    def remote_order(self, steps: Sequence[str]) -> list[str]:
+        """Set where install looks first (``remotes``, ``source``)."""
+        with self.mutation("remote order " + " ".join(steps)):
+            return list(self.remotes.set_order(steps).fetch_order)
+
+    def remote_list(self) -> list[RemoteInfo]:
+        """Every configured remote."""
+        self.layout.require_initialised()
+        return self.remotes.infos()
+
+    def push(self, names: Sequence[str] = (), *, remote: str | None = None) -> PushResult:
+        """Upload the packs' blobs a remote lacks (every pack when none is named), then their records."""
+        self.layout.require_initialised()
+        for name in names:
+            self.files.pack(name)  # a NotFound naming close names
+        with self.lock.hold():
+            return self.remotes.push(names, remote, self._parallel_downloads())
+
+    def pull(self, names: Sequence[str] = (), *, remote: str | None = None) -> PullResult:
+        """Bring packs (every pack the remote has when none is named) and their blobs from a remote."""
+        with self.mutation(f"pull {' '.join(names) or 'all packs'}"):
+            result = self.remotes.pull(names, remote)
+            self.profiles.add(result.new_packs)
+        return result
+
+    def remote_du(self) -> list[RemoteUsage]:
+        """What each remote holds."""
+        self.layout.require_initialised()
+        return self.remotes.usage()
 
     # -- updates -----------------------------------------------------------------------
 
@@ -873,6 +973,14 @@ class Store:
         except StateFileInvalid:
             return []  # the state-file check reports it
 
+    def _remote_problems(self, verify: bool) -> list[Problem]:
+        try:
+            if not self.files.config().remotes:
+                return []
+        except SynapseError:
+            return []  # the state-file check reports it
+        return [Problem(check=c, message=m) for c, m in self.remotes.problems(verify)]
+
     def doctor(self, *, verify_blobs: bool = False, fix: bool = False, rebuild_views: bool = False) -> DoctorReport:
         """Check the store's invariants; with ``fix``, repair what can be repaired.
 
@@ -898,7 +1006,11 @@ class Store:
             problems += self._install_problems(True)
             for problem in interrupted:
                 problem.fixed = True
-        checks, problems = ["no interrupted command", *recovery.CHECKS, *checks, installs.CHECK], interrupted + problems
+        remote_problems = self._remote_problems(verify_blobs)
+        checks = ["no interrupted command", *recovery.CHECKS, *checks, installs.CHECK]
+        if self.files.config().remotes:
+            checks.append("remotes (reachable, credentials, their packs' blobs present)")
+        problems = interrupted + problems + remote_problems
         failures = [f"{r.name}: {r.reason}" for r in self.registry.records if r.status == "failed"]
         return DoctorReport(
             checks=checks,

@@ -49,6 +49,9 @@ BUILTIN_COMMANDS: dict[str, tuple[str, str]] = {
     "check-updates": ("update_cmd:check_updates", "Look for newer versions of packs (changes no pack)."),
     "update": ("update_cmd:update", "Move packs to their newest version."),
     "pack": ("update_cmd:pack", "Settings of one pack (update policy)."),
+    "remote": ("remote_cmd:remote", "Remotes (S3-compatible stores, shared folders): add, list, remove, order."),
+    "push": ("remote_cmd:push", "Upload packs' files and records to a remote."),
+    "pull": ("remote_cmd:pull", "Bring packs and their files from a remote."),
     "serve": ("serve_cmd:serve", "Serve the HTTP API (loopback by default)."),
 }
 

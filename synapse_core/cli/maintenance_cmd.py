@@ -22,10 +22,23 @@ def gc(ctx: click.Context, dry_run: bool, now: bool, as_json: bool) -> None:
 
 
 @click.command()
+@click.option("--remote", "remote", is_flag=True, help="What each remote holds instead.")
 @json_option
 @click.pass_context
-def du(ctx: click.Context, as_json: bool) -> None:
-    """Disk use per pack, shared bytes, and what deduplication saved."""
+def du(ctx: click.Context, remote: bool, as_json: bool) -> None:
+    """Disk use per pack, shared bytes, and what deduplication saved (--remote: of each remote)."""
+    if remote:
+        usage = state(ctx).store(as_json).remote_du()
+
+        def remotes() -> None:
+            if not usage:
+                click.echo("no remotes; add one with 'synapse remote add NAME URL'")
+            for u in usage:
+                lacks = f"; lacks {u.missing_here} file(s) of this library" if u.missing_here else ""
+                click.echo(f"{u.remote:<16} {human_size(u.bytes):>10} in {u.blobs} file(s), {u.packs} pack(s){lacks}")
+
+        emit(usage, as_json, remotes)
+        return
     report = state(ctx).store(as_json).du()
 
     def human() -> None:
