@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
-PLUGINS := comfyui forge a1111 sdnext civitai
+PLUGINS := comfyui forge a1111 sdnext civitai s3
 EDITABLES := -e '.[api,dev]' $(foreach p,$(PLUGINS),-e plugins/$(p))
 # `make bench` times what users install: no dev tools (schemathesis brings rich, which httpx
 # then imports on every start-up, about 35 ms here); the api extra and playwright (which only drives
