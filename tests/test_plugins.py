@@ -381,6 +381,38 @@ def test_workflow_node_types_merge_per_ui_and_a_second_description_fails() -> No
     assert len(warnings) == 1
 
 
+def remote_module(name: str, scheme: str) -> types.ModuleType:
+    """A plugin that opens one URL scheme as a remote."""
+    from synapse_core.builtin.file_remote import FileRemote
+    from synapse_core.remotes import RemoteKind, RemoteSettings
+
+    class Kind(RemoteKind):
+        schemes = (scheme,)
+
+        def open(self, settings: RemoteSettings) -> FileRemote:
+            return FileRemote(settings)
+
+    Kind.name = name
+
+    @hookimpl
+    def synapse_remotes():  # type: ignore[no-untyped-def]
+        return [Kind()]
+
+    return module(name, synapse_remotes=synapse_remotes)
+
+
+def test_a_third_party_remote_kind_and_one_that_takes_a_scheme_already_opened() -> None:
+    registry, warnings = load(
+        [("hfbucket", remote_module("hfbucket", "hf")), ("clash", remote_module("clash", "file"))]
+    )
+    assert records(registry)["hfbucket"].contributes == {"remote": ["hf"]}
+    assert registry.remote_kind("hf://org/bucket").name == "hfbucket"
+    assert registry.remote_kind("file:///mnt/nas").name == "file"  # the built-in keeps it
+    clash = records(registry)["clash"]
+    assert clash.status == "failed" and "remote name 'file' is already provided" in clash.reason
+    assert len(warnings) == 1
+
+
 def test_strict_mode_reraises() -> None:
     with pytest.raises(PluginLoadError, match="last_wins"):
         load([("dup_policy", duplicate_policy_module())], env={"SYNAPSE_STRICT_PLUGINS": "1"})
