@@ -448,3 +448,18 @@ class RemoteUsage(Result):
     packs: int
     missing_here: int
     """Blobs of this library's packs that the remote lacks."""
+
+
+class SyncResult(Result):
+    """The outcome of ``sync LOCKFILE``."""
+
+    profile: str
+    """The profile written (``lock-<exported profile>``) and switched to."""
+    imported: list[str]
+    """Packs that were not in this library."""
+    fetched: list[str]
+    """``pack:resource`` of every file that was fetched."""
+    from_remotes: list[str]
+    uis: dict[str, list[str]] = Field(default_factory=dict)
+    """Each switched UI's stack."""
+    warnings: list[str] = Field(default_factory=list)

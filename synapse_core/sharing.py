@@ -288,6 +288,24 @@ class RemoteService:
         write_bytes_atomic(layout.pack_file(name), raw_pack, sync=layout.durable)
         self.files.touch_pack(name)
 
+    def matching_records(self, name: str, files: dict[str, str]) -> tuple[Remote, bytes, bytes] | None:
+        """A remote's records of a pack whose files are exactly ``files`` (resource id -> sha256),
+        so a synced pack gets the same pack.json, lock.json and previews as where it was exported."""
+        if not self.files.config().remotes:
+            return None
+        for remote in self.all():
+            try:
+                raw_pack, raw_lock, _, lock = self.read_pack(remote, name)
+            except SynapseError:
+                continue
+            if {rid: r.sha256 for rid, r in lock.resources.items()} == files:
+                return remote, raw_pack, raw_lock
+        return None
+
+    def write_records(self, remote: Remote, name: str, raw_pack: bytes, raw_lock: bytes) -> None:
+        """Write a pack's records as the remote has them (checked by :meth:`read_pack`)."""
+        self._write_records(remote, name, raw_pack, raw_lock)
+
     def fetch_missing(self, pack: Pack, lock: PackLock) -> tuple[list[str], int, list[str]]:
         """Fetch a pack's missing blobs from the remotes (default first): the resource ids
         fetched, the bytes written, and a warning for each remote that failed (a remote that

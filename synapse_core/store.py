@@ -77,6 +77,7 @@ from synapse_core.results import (
     SearchResult,
     StatusReport,
     SwitchResult,
+    SyncResult,
     UIStatus,
     UpdatePlan,
     UpdateResult,
@@ -613,6 +614,75 @@ class Store:
         """What each remote holds."""
         self.layout.require_initialised()
         return self.remotes.usage()
+
+    # -- lock files --------------------------------------------------------------------
+
+    def export_lock(self, profile: str = GLOBAL_PROFILE) -> bytes:
+        """A profile as a lock file (deterministic TOML)."""
+        from synapse_core import lockfile
+
+        self.layout.require_initialised()
+        return lockfile.export(self.files, profile)
+
+    def sync(self, path: Path, *, uis: Sequence[str] = (), ui_set: str | None = None) -> SyncResult:
+        """Reproduce a lock file's profile: import its missing packs, fetch their files (remotes,
+        then sources), write ``lock-<profile>`` and switch the UIs to it. A file found nowhere
+        refuses the whole sync with the list; other packs are never touched."""
+        from synapse_core import lockfile
+
+        self.layout.require_initialised()
+        lock = lockfile.read(path)
+        self.registry.policy(lock.policy)  # a policy this store knows, before anything changes
+        result = SyncResult(profile=f"lock-{lock.profile}", imported=[], fetched=[], from_remotes=[])
+        with self.mutation(f"sync {path.name}") as change:
+            self.switcher.choose(uis, ui_set)
+            clashes = [
+                item.pack.name
+                for item in lock.packs
+                if self.files.has_pack(item.pack.name)
+                and {rid: r.sha256 for rid, r in self.files.lock(item.pack.name).resources.items()} != item.files
+            ]
+            if clashes:
+                raise Conflict(
+                    f"{path.name}: the packs {', '.join(clashes)} here hold other files than the lock file says; "
+                    "rename or remove them, then sync again (nothing was changed)"
+                )
+            for item in lock.packs:
+                name = item.pack.name
+                if self.files.has_pack(name):
+                    continue
+                records = self.remotes.matching_records(name, item.files)
+                if records is not None:
+                    self.remotes.write_records(records[0], name, records[1], records[2])
+                else:
+                    self.files.save_pack(item.pack, item.lock)
+                result.imported.append(name)
+            self.profiles.add(result.imported)
+            missing = []
+            for item in lock.packs:
+                name = item.pack.name
+                if all(self.blobs.has(sha256) for sha256 in item.files.values()):
+                    continue
+                try:
+                    installed = self._install(name)
+                except SynapseError as exc:
+                    absent = [r.file_name for r in item.lock.resources.values() if not self.blobs.has(r.sha256)]
+                    reason = " ".join(exc.message.split())[:300]
+                    missing.append(f"{name} ({', '.join(absent)}: {reason})")
+                    continue
+                result.fetched += [f"{name}:{rid}" for rid in installed.fetched]
+                result.from_remotes += [f"{name}:{rid}" for rid in installed.from_remotes]
+                result.warnings += installed.warnings
+            if missing:
+                raise NotFound(f"{path.name}: files found nowhere, nothing was changed: {'; '.join(missing)}")
+            profile = lockfile.synced_profile(lock)
+            self.files.save_profile(profile)
+
+            def switch() -> None:
+                result.uis = self.switcher.use_named(profile.name, uis, ui_set) or {}
+
+            change.after.append(switch)
+        return result
 
     # -- updates -----------------------------------------------------------------------
 

@@ -52,6 +52,8 @@ BUILTIN_COMMANDS: dict[str, tuple[str, str]] = {
     "remote": ("remote_cmd:remote", "Remotes (S3-compatible stores, shared folders): add, list, remove, order."),
     "push": ("remote_cmd:push", "Upload packs' files and records to a remote."),
     "pull": ("remote_cmd:pull", "Bring packs and their files from a remote."),
+    "export": ("lock_cmd:export", "Write a profile as a lock file (synapse.lock) that sync reproduces elsewhere."),
+    "sync": ("lock_cmd:sync", "Reproduce a lock file's views: import, fetch and switch the UIs to them."),
     "serve": ("serve_cmd:serve", "Serve the HTTP API (loopback by default)."),
 }
 
