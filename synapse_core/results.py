@@ -407,6 +407,8 @@ class AdoptUndoResult(Result):
     packs_removed: list[str] = Field(default_factory=list)
     detached: list[AdoptInstall] = Field(default_factory=list)
     warnings: list[str] = Field(default_factory=list)
+
+
 class RemoteInfo(Result):
     """One line of ``remote list``."""
 
