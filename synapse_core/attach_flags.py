@@ -23,7 +23,7 @@ import json
 import os
 import re
 import shlex
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from enum import StrEnum
 from pathlib import Path
 
@@ -475,19 +475,10 @@ class FlagAttach:
         the synapse block aside): flag -> the scripts that pass it."""
         patterns = {flag: re.compile(rf"(?<![\w-]){re.escape(flag)}(?![\w-])") for flag in flags}
         found: dict[str, list[str]] = {}
-        for script in self.scripts:
-            text = read_text(install / script.name)
-            if text is None:
-                continue
-            span = find_block(text, MARKS[script.dialect], str(install / script.name))
-            if span is not None:
-                text = remove_region(text, span[0], span[1])
-            for line in lines_of(text):
-                if _COMMENT[script.dialect].match(line.text):
-                    continue
-                for flag, pattern in patterns.items():
-                    if pattern.search(line.text) and script.name not in found.get(flag, []):
-                        found.setdefault(flag, []).append(script.name)
+        for script, line in self._user_lines(install):
+            for flag, pattern in patterns.items():
+                if pattern.search(line) and script not in found.get(flag, []):
+                    found.setdefault(flag, []).append(script)
         return found
 
     def user_flag_values(self, install: Path, flags: Iterable[str]) -> dict[str, list[tuple[str, str]]]:
@@ -496,20 +487,27 @@ class FlagAttach:
         wanted = "|".join(re.escape(flag) for flag in flags)
         pattern = re.compile(rf"(?<![\w-])({wanted})(?:=|\s+)(?:\\?\"([^\"\\]*)\\?\"|'([^']*)'|([^\s\"']+))")
         found: dict[str, list[tuple[str, str]]] = {}
+        if not wanted:
+            return found
+        for script, line in self._user_lines(install):
+            for match in pattern.finditer(line):
+                value = next(v for v in match.groups()[1:] if v is not None)
+                found.setdefault(match.group(1), []).append((value, script))
+        return found
+
+    def _user_lines(self, install: Path) -> Iterator[tuple[str, str]]:
+        """(script name, line) of every line the user wrote in the launcher scripts: the synapse
+        block and comments left out."""
         for script in self.scripts:
             text = read_text(install / script.name)
-            if text is None or not wanted:
+            if text is None:
                 continue
             span = find_block(text, MARKS[script.dialect], str(install / script.name))
             if span is not None:
                 text = remove_region(text, span[0], span[1])
             for line in lines_of(text):
-                if _COMMENT[script.dialect].match(line.text):
-                    continue
-                for match in pattern.finditer(line.text):
-                    value = next(v for v in match.groups()[1:] if v is not None)
-                    found.setdefault(match.group(1), []).append((value, script.name))
-        return found
+                if not _COMMENT[script.dialect].match(line.text):
+                    yield script.name, line.text
 
     def model_folders(self, install: Path, layout: Layout, display_name: str) -> list[ModelFolder]:
         """The install's own folders of ``layout`` and the folders the user's flags name (a relative
