@@ -13,6 +13,8 @@ _FORBIDDEN_CHARS = set('/\\<>:"|?*')
 _INVISIBLE_CATEGORIES = frozenset({"Cc", "Cf", "Cs", "Co", "Cn", "Zl", "Zp"})
 MAX_NAME_LENGTH = 120
 SHA256_HEX = re.compile(r"[0-9a-f]{64}")
+# names of printable ASCII only need no per-character Unicode lookup (the usual case, checked thousands of times)
+_PRINTABLE_ASCII = re.compile(r"[ -~]*")
 
 
 def is_invisible(char: str) -> bool:
@@ -31,10 +33,10 @@ def problem_with_name(name: str) -> str | None:
         return "it is empty"
     if name in (".", "..") or ".." in name:
         return "it contains '..'"
-    bad = sorted({c for c in name if c in _FORBIDDEN_CHARS})
+    bad = _FORBIDDEN_CHARS.intersection(name)
     if bad:
-        return f"it contains {' '.join(repr(c) for c in bad)}"
-    if any(is_invisible(c) for c in name):
+        return f"it contains {' '.join(repr(c) for c in sorted(bad))}"
+    if not _PRINTABLE_ASCII.fullmatch(name) and any(is_invisible(c) for c in name):
         return "it contains invisible or control characters (such as U+200B or U+202E)"
     if name.split(".")[0].upper().rstrip() in _WINDOWS_RESERVED:
         return "it is a name Windows reserves"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections import Counter
 from pathlib import Path
 
 import attrs
@@ -78,10 +79,12 @@ class PackService:
             raise InvalidInput(f"--each takes a folder; {request.ref} is not one")
         source, whole = self.resolve(attrs.evolve(request, name=request.name or "batch"))
         stems = [res.spec.expose.rsplit(".", 1)[0] for res in whole.resources]
+        stem_count = Counter(stems)
+        base_count = Counter(stem.rsplit("/", 1)[-1] for stem in stems)
         resolved = []
         for res, stem in zip(whole.resources, stems, strict=True):
             base = stem.rsplit("/", 1)[-1]
-            raw = base if stems.count(stem) == 1 and sum(s.rsplit("/", 1)[-1] == base for s in stems) == 1 else stem
+            raw = base if stem_count[stem] == 1 and base_count[base] == 1 else stem
             name = check_pack_name(sanitize_pack_name(raw.replace("/", "_")))
             self.check_name_free(name)
             spec = res.spec.model_copy(update={"id": "main"})
@@ -93,8 +96,8 @@ class PackService:
                 }
             )
             resolved.append(ResolvedPack(pack=pack, resources=(ResolvedResource(spec=spec, target=res.target),)))
-        taken = [r.pack.name for r in resolved]
-        doubled = sorted({n for n in taken if taken.count(n) > 1})
+        taken = Counter(r.pack.name for r in resolved)
+        doubled = sorted(n for n, count in taken.items() if count > 1)
         if doubled:
             raise InvalidInput(f"{request.ref}: several files would become the pack {doubled[0]}; rename one")
         return source, resolved

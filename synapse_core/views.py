@@ -225,6 +225,8 @@ class PackInput:
     """(resource id, kind, exposed name, sha256 or None)."""
     pack: Any
     lock: Any
+    previews: tuple[Path, ...]
+    """The pack's preview files (state/packs/<name>/resources/previews/), sorted."""
 
 
 class ViewService:
@@ -348,7 +350,9 @@ class ViewService:
             (r.id, r.kind.value, r.expose, lock.resources[r.id].sha256 if r.id in lock.resources else None)
             for r in pack.resources
         )
-        return PackInput(digest, resources, pack, lock)
+        previews_dir = self.layout.previews_dir(name)
+        previews = tuple(sorted(previews_dir.iterdir())) if previews_dir.is_dir() else ()
+        return PackInput(digest, resources, pack, lock, previews)
 
     def _offer(self, ui: str, adapter: UIAdapter, name: str) -> tuple[Offer, str | None]:
         data = self.pack_input(name)
@@ -365,11 +369,9 @@ class ViewService:
         """The sidecars an adapter wants beside an entry, stored in the UI's sidecar store."""
         from synapse_core.ui import SidecarRequest
 
-        previews_dir = self.layout.previews_dir(data.pack.name)
-        previews = tuple(sorted(previews_dir.iterdir())) if previews_dir.is_dir() else ()
         locked = data.lock.resources.get(record["resource_id"])
         size = locked.size if locked is not None else None
-        request = SidecarRequest.from_pack(data.pack, record["resource_id"], record["sha256"], size, previews)
+        request = SidecarRequest.from_pack(data.pack, record["resource_id"], record["sha256"], size, data.previews)
         out = []
         for sidecar in adapter.sidecars(request):
             content = sidecar.content if sidecar.content is not None else Path(str(sidecar.source)).read_bytes()
