@@ -261,6 +261,7 @@ def main() -> None:
         workflow_tour(base, env)
         sidecars_tour(base / "store")
         adopt_tour(base)
+        share_tour(base, files)
         print("\ndemo finished")
 
         with FakeCivitai() as fake:  # the page's Fetch section imports from the stand-in too
@@ -329,6 +330,57 @@ def adopt_tour(base: Path) -> None:
         "back in the install's models/loras:",
         sorted(p.name for p in (comfy / "models/loras").rglob("*") if p.is_file()),
     )
+
+
+def view_bytes(root: Path, ui: str) -> dict[str, str]:
+    """What a UI reads through its active view: relative path -> sha256 of the bytes."""
+    import hashlib
+
+    active = root / "data" / "views" / ui / "active"
+    found = {}
+    for dirpath, _dirs, names in os.walk(active, followlinks=True):
+        for name in names:
+            if not name.startswith(".synapse-"):  # Synapse's own manifest names the profile
+                path = Path(dirpath) / name
+                found[path.relative_to(active).as_posix()] = hashlib.sha256(path.read_bytes()).hexdigest()
+    return found
+
+
+def share_tour(base: Path, files: dict[str, Path]) -> None:
+    """Two stores stand for two machines: the first pushes its packs to an S3 bucket (moto in
+    server mode on 127.0.0.1) and exports its profile; the second, with Civitai stopped,
+    reproduces it from the lock file alone."""
+    from synapse_s3.testing import TEST_CREDENTIALS, LoopbackS3
+
+    section("share a library: push to an S3 bucket, reproduce a profile elsewhere from a lock file")
+    aws = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+    aws.update(TEST_CREDENTIALS)  # moto takes any keys; a real store takes the usual AWS chain
+    here = {**aws, "SYNAPSE_ROOT": str(base / "machine-a")}
+    there = {**aws, "SYNAPSE_ROOT": str(base / "machine-b")}
+    lock = base / "synapse.lock"
+    with LoopbackS3() as s3:
+        s3.client().create_bucket(Bucket="team-library")
+        remote = ("remote", "add", "team", "s3://team-library/synapse", "--endpoint-url", s3.endpoint)
+        for env in (here, there):
+            run("store", "init", env=env)
+            run(*remote, env=env)
+        with FakeCivitai() as fake:
+            seed_demo(fake)
+            run("import", "civitai:424242@909001", "--sync", env={**here, "SYNAPSE_CIVITAI_URL": fake.api_url})
+        run("import", str(files["ink"]), "--name", "InkWash", env=here)
+        run("import", str(files["negative"]), env=here)
+        run("push", "--all", env=here)
+        run("du", "--remote", env=here)
+        run("export", "-o", str(lock), env=here)
+        text = lock.read_text().splitlines()
+        print("\n".join(text[:16]) + f"\n... ({len(text)} lines, one [[packs]] table per pack)")
+        print("(the Civitai stand-in is stopped: the second machine gets everything from the bucket)")
+        run("sync", str(lock), "--ui", "comfyui", env=there)
+        run("list", env=there)
+    a, b = view_bytes(base / "machine-a", "comfyui"), view_bytes(base / "machine-b", "comfyui")
+    if not a or a != b:
+        sys.exit("demo step failed: the second store's comfyui view differs from the first's")
+    print(f"the two stores' comfyui views hold the same {len(a)} files, byte for byte")
 
 
 def sidecars_tour(root: Path) -> None:

@@ -29,8 +29,11 @@ class LoopbackS3:
     """moto's ThreadedMotoServer on 127.0.0.1 and a boto3 client for it."""
 
     def __init__(self) -> None:
+        import logging
+
         from moto.server import ThreadedMotoServer
 
+        logging.getLogger("werkzeug").setLevel(logging.ERROR)  # not a line per request on stderr
         self.port = free_port()
         self.server = ThreadedMotoServer(ip_address="127.0.0.1", port=self.port, verbose=False)
         self.endpoint = f"http://127.0.0.1:{self.port}"
