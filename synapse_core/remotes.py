@@ -11,7 +11,7 @@ fetch; a remote only moves bytes, and every byte it hands back is verified by th
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, ClassVar
 
@@ -89,6 +89,13 @@ class Remote(ABC):
     @abstractmethod
     def list(self, prefix: str) -> Iterator[RemoteObject]:
         """Every object whose key starts with ``prefix`` (for du and finding packs, never for existence)."""
+
+    def abandoned_uploads(self, idle_seconds: float, remove: bool) -> Sequence[RemoteObject]:
+        """Unfinished uploads of blobs (what an interrupted push leaves, which a later push of the
+        same blob resumes) that nothing has written to for ``idle_seconds``: each as its blob's key
+        and the bytes it holds; removed when ``remove``. Only uploads under ``blobs/`` that this
+        remote's own ``upload_file`` began are considered. Kinds that leave nothing behind keep this."""
+        return []
 
 
 class RemoteKind(ABC):

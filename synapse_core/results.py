@@ -452,6 +452,17 @@ class RemoteUsage(Result):
     """Blobs of this library's packs that the remote lacks."""
 
 
+class RemotePruneResult(Result):
+    """``remote prune``: unfinished uploads an interrupted push left on a remote."""
+
+    remote: str
+    uploads: list[str]
+    """The blob key of each upload removed (or, with dry_run, that would be)."""
+    bytes: int
+    """What their parts held."""
+    dry_run: bool
+
+
 class SyncResult(Result):
     """The outcome of ``sync LOCKFILE``."""
 

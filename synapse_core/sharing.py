@@ -13,6 +13,7 @@ import contextlib
 import hashlib
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
+from datetime import timedelta
 
 from synapse_core.blobs import BlobStore, Ingested
 from synapse_core.downloads import Fetcher
@@ -23,7 +24,7 @@ from synapse_core.names import check_pack_name, is_sha256, problem_with_name
 from synapse_core.plugins import PluginRegistry
 from synapse_core.progress import Progress
 from synapse_core.remotes import BLOB_PREFIX, PACK_PREFIX, Remote, RemoteSettings, blob_key
-from synapse_core.results import PullResult, PushResult, RemoteInfo, RemoteUsage
+from synapse_core.results import PullResult, PushResult, RemoteInfo, RemotePruneResult, RemoteUsage
 from synapse_core.sources import FetchTarget, ImportRequest, ResolvedPack, Source
 from synapse_core.state import StateFiles
 
@@ -332,6 +333,18 @@ class RemoteService:
                     fetched.append(rid)
                     written += result.size if result.created else 0
         return fetched, written, warnings
+
+    def prune(self, remote_name: str | None, idle: timedelta, dry_run: bool) -> RemotePruneResult:
+        """Remove the unfinished uploads on a remote that nothing has written to for ``idle``."""
+        remote = self.open(remote_name)
+        remote.check()
+        found = remote.abandoned_uploads(idle.total_seconds(), remove=not dry_run)
+        return RemotePruneResult(
+            remote=remote.settings.name,
+            uploads=[o.key for o in found],
+            bytes=sum(o.size for o in found),
+            dry_run=dry_run,
+        )
 
     # -- du and doctor -----------------------------------------------------------------
 

@@ -72,6 +72,7 @@ from synapse_core.results import (
     PullResult,
     PushResult,
     RemoteInfo,
+    RemotePruneResult,
     RemoteUsage,
     RemoveResult,
     SearchResult,
@@ -609,6 +610,16 @@ class Store:
             result = self.remotes.pull(names, remote)
             self.profiles.add(result.new_packs)
         return result
+
+    def remote_prune(
+        self, name: str | None = None, *, older_than: timedelta = timedelta(days=1), dry_run: bool = False
+    ) -> RemotePruneResult:
+        """Remove unfinished uploads an interrupted push left on a remote (default: the default
+        remote) that nothing has written to for ``older_than``. A push from this store holds the
+        store's lock, so none runs meanwhile; one from another machine keeps writing to its upload."""
+        self.layout.require_initialised()
+        with self.lock.hold():
+            return self.remotes.prune(name, older_than, dry_run)
 
     def remote_du(self) -> list[RemoteUsage]:
         """What each remote holds."""

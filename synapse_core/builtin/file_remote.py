@@ -12,15 +12,25 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import os
+import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any, BinaryIO
 from urllib.parse import unquote, urlparse
 
 from synapse_core.errors import IntegrityError, InvalidInput, NotFound, SynapseError
 from synapse_core.hookspecs import hookimpl
-from synapse_core.remotes import MAX_RECORD_BYTES, Progress, Remote, RemoteKind, RemoteObject, RemoteSettings
+from synapse_core.names import is_sha256
+from synapse_core.remotes import (
+    MAX_RECORD_BYTES,
+    Progress,
+    Remote,
+    RemoteKind,
+    RemoteObject,
+    RemoteSettings,
+    blob_key,
+)
 from synapse_core.sources import DownloadSink
 
 CHUNK = 4 * 1024 * 1024
@@ -150,6 +160,31 @@ class FileRemote(Remote):
                 if key.startswith(prefix):
                     with contextlib.suppress(OSError):
                         yield RemoteObject(key=key, size=path.lstat().st_size)
+
+    def abandoned_uploads(self, idle_seconds: float, remove: bool) -> Sequence[RemoteObject]:
+        tmp = self.root / "tmp"
+        if not tmp.is_dir() or tmp.is_symlink():
+            return []
+        found = []
+        now = time.time()
+        for entry in sorted(os.scandir(tmp), key=lambda e: e.name):
+            sha256, dot, ext = entry.name.partition(".")
+            if ext != "upload" or not dot or not is_sha256(sha256) or not entry.is_file(follow_symlinks=False):
+                continue  # not an upload this remote began: never touched
+            info = entry.stat(follow_symlinks=False)
+            if now - info.st_mtime < idle_seconds:
+                continue  # written to lately: a push may be running
+            if remove:
+                try:
+                    os.unlink(entry.path)
+                except FileNotFoundError:
+                    continue  # finished or removed meanwhile
+                except OSError as exc:
+                    raise SynapseError(
+                        f"remote '{self.settings.name}': cannot remove {entry.path}: {exc.strerror}"
+                    ) from exc
+            found.append(RemoteObject(key=blob_key(sha256), size=info.st_size))
+        return found
 
 
 def _same_prefix(src: BinaryIO, out: BinaryIO, kept: int) -> Any:

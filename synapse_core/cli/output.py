@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from datetime import timedelta
 from typing import Any
 
 import click
 
 from synapse_core.cli.main import CliState
+from synapse_core.errors import InvalidInput
 
 json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON instead of text.")
 
@@ -41,6 +43,19 @@ def emit(value: Any, as_json: bool, human: Callable[[], None]) -> None:
         click.echo(json.dumps(to_jsonable(value), indent=2, sort_keys=False))
     else:
         human()
+
+
+_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def parse_age(value: str | None, option: str) -> timedelta | None:
+    """'30m', '12h', '7d' -> timedelta (``option`` names the flag in the error)."""
+    if value is None:
+        return None
+    number, unit = value[:-1], value[-1:]
+    if unit not in _UNITS or not number.isdigit():
+        raise InvalidInput(f"{option} takes a number and a unit (s, m, h, d), e.g. 12h; got {value!r}")
+    return timedelta(seconds=int(number) * _UNITS[unit])
 
 
 def human_size(size: int) -> str:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from synapse_core.cli.output import emit, human_size, json_option, state
+from synapse_core.cli.output import emit, human_size, json_option, parse_age, state
 from synapse_core.errors import InvalidInput
 
 
@@ -94,6 +94,27 @@ def order(ctx: click.Context, steps: tuple[str, ...], as_json: bool) -> None:
     """Where install looks for a missing file first: 'remotes source' (the default) or 'source remotes'."""
     result = state(ctx).store(as_json).remote_order(steps)
     emit(result, as_json, lambda: click.echo(f"install looks in: {', then '.join(result)}"))
+
+
+@remote.command("prune")
+@click.argument("name", required=False)
+@click.option("--older-than", default="1d", show_default=True, help="Only uploads idle this long (30m, 12h, 2d).")
+@click.option("--dry-run", is_flag=True, help="List them; remove nothing.")
+@json_option
+@click.pass_context
+def prune(ctx: click.Context, name: str | None, older_than: str, dry_run: bool, as_json: bool) -> None:
+    """Remove unfinished uploads that interrupted pushes left on remote NAME (default: the default remote)."""
+    idle = parse_age(older_than, "--older-than")
+    assert idle is not None
+    result = state(ctx).store(as_json).remote_prune(name, older_than=idle, dry_run=dry_run)
+
+    def human() -> None:
+        for key in result.uploads:
+            click.echo(f"{'would remove' if dry_run else 'removed'} the unfinished upload of {key}")
+        verb = "would free" if dry_run else "freed"
+        click.echo(f"{result.remote}: {len(result.uploads)} unfinished upload(s), {verb} {human_size(result.bytes)}")
+
+    emit(result, as_json, human)
 
 
 @click.command()

@@ -3,26 +3,12 @@
 from __future__ import annotations
 
 import sys
-from datetime import timedelta
 
 import click
 
-from synapse_core.cli.output import emit, human_size, json_option, state
-from synapse_core.errors import InvalidInput
+from synapse_core.cli.output import emit, human_size, json_option, parse_age, state
 from synapse_core.results import UpdatePlan
 from synapse_core.updates import AmbiguousUpdate, choose_flags
-
-_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
-
-
-def parse_age(value: str | None) -> timedelta | None:
-    """'30m', '12h', '7d' -> timedelta."""
-    if value is None:
-        return None
-    number, unit = value[:-1], value[-1:]
-    if unit not in _UNITS or not number.isdigit():
-        raise InvalidInput(f"--max-age takes a number and a unit (s, m, h, d), e.g. 12h; got {value!r}")
-    return timedelta(seconds=int(number) * _UNITS[unit])
 
 
 def print_plan(plan: UpdatePlan) -> None:
@@ -60,7 +46,7 @@ def print_plan(plan: UpdatePlan) -> None:
 @click.pass_context
 def check_updates(ctx: click.Context, packs: tuple[str, ...], max_age: str | None, as_json: bool) -> None:
     """Look for newer versions of packs that follow the latest version (changes no pack)."""
-    plan = state(ctx).store(as_json).check_updates(packs, max_age=parse_age(max_age))
+    plan = state(ctx).store(as_json).check_updates(packs, max_age=parse_age(max_age, "--max-age"))
     emit(plan, as_json, lambda: print_plan(plan))
 
 

@@ -129,3 +129,35 @@ def test_remote_config_errors_are_one_line(synapse_cli, tmp_path):
     doctor = synapse_cli("doctor", root=root)
     assert doctor.returncode == 1 and "does not exist (is it mounted?)" in doctor.stdout
     assert "secret" not in (root / "state/config.json").read_text()
+
+
+def test_prune_removes_only_idle_unfinished_uploads(synapse_cli, tmp_path):
+    import os
+    import time
+
+    remote = tmp_path / "nas"
+    (remote / "tmp").mkdir(parents=True)
+    root = tmp_path / "a"
+    _init(synapse_cli, root, remote)
+    old, fresh = "a" * 64, "b" * 64
+    (remote / "tmp" / f"{old}.upload").write_bytes(b"x" * 1000)  # a push interrupted two days ago
+    day_ago = time.time() - 2 * 86400
+    os.utime(remote / "tmp" / f"{old}.upload", (day_ago, day_ago))
+    (remote / "tmp" / f"{fresh}.upload").write_bytes(b"y" * 10)  # a push writing right now
+    (remote / "tmp" / "notes.txt").write_text("not ours")
+    os.utime(remote / "tmp" / "notes.txt", (day_ago, day_ago))
+    (tmp_path / "elsewhere").write_bytes(b"keep")
+    os.symlink(tmp_path / "elsewhere", remote / "tmp" / f"{'c' * 64}.upload")
+
+    listed = _json(synapse_cli("remote", "prune", "--dry-run", "--json", root=root))
+    assert listed == {"remote": "nas", "uploads": [blob_key(old)], "bytes": 1000, "dry_run": True}
+    assert (remote / "tmp" / f"{old}.upload").exists()
+
+    done = synapse_cli("remote", "prune", "nas", root=root)
+    assert done.returncode == 0, done.stderr
+    assert "1 unfinished upload(s), freed 1000 B" in done.stdout
+    assert sorted(p.name for p in (remote / "tmp").iterdir()) == sorted([f"{fresh}.upload", "notes.txt", f"{'c' * 64}.upload"])
+    assert (tmp_path / "elsewhere").read_bytes() == b"keep"
+
+    bad = synapse_cli("remote", "prune", "--older-than", "soon", root=root)
+    assert bad.returncode != 0 and "--older-than takes a number and a unit" in bad.stderr

@@ -22,13 +22,23 @@ import base64
 import hashlib
 import os
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from synapse_core.errors import IntegrityError, NotFound, SynapseError
-from synapse_core.remotes import MAX_RECORD_BYTES, Progress, Remote, RemoteObject, RemoteSettings
+from synapse_core.names import is_sha256
+from synapse_core.remotes import (
+    BLOB_PREFIX,
+    MAX_RECORD_BYTES,
+    Progress,
+    Remote,
+    RemoteObject,
+    RemoteSettings,
+    blob_key,
+)
 from synapse_core.sources import DownloadSink
 from synapse_s3.naming import bucket_and_prefix
 
@@ -211,6 +221,43 @@ class S3Remote(Remote):
                     yield RemoteObject(key=str(item["Key"])[cut:], size=int(item["Size"]))
         except Exception as exc:
             raise self._error(exc, f"listing {prefix}") from None
+
+    def abandoned_uploads(self, idle_seconds: float, remove: bool) -> Sequence[RemoteObject]:
+        cut = len(self.prefix) + 1 if self.prefix else 0
+        now = datetime.now(UTC)
+        found = []
+        try:
+            pages = self.client.get_paginator("list_multipart_uploads")
+            for page in pages.paginate(Bucket=self.bucket, Prefix=self._key(BLOB_PREFIX)):
+                for upload in page.get("Uploads", []):
+                    full = str(upload.get("Key", ""))
+                    key = full[cut:]
+                    sha256 = key.rsplit("/", 1)[-1]
+                    if not full.startswith(self._key(BLOB_PREFIX)) or not is_sha256(sha256) or key != blob_key(sha256):
+                        continue  # not an upload of a blob this plugin began: never touched
+                    parts = [
+                        part
+                        for part_page in self.client.get_paginator("list_parts").paginate(
+                            Bucket=self.bucket, Key=full, UploadId=upload["UploadId"]
+                        )
+                        for part in part_page.get("Parts", [])
+                    ]
+                    times = [t for t in [upload.get("Initiated"), *(p.get("LastModified") for p in parts)] if t]
+                    if not times or (now - max(times)).total_seconds() < idle_seconds:
+                        continue  # written to lately (or of unknown age): a push may own it
+                    if remove:
+                        try:
+                            self.client.abort_multipart_upload(
+                                Bucket=self.bucket, Key=full, UploadId=upload["UploadId"]
+                            )
+                        except Exception as exc:
+                            if self._missing(exc) or "NoSuchUpload" in str(exc):
+                                continue  # completed or aborted meanwhile
+                            raise
+                    found.append(RemoteObject(key=key, size=sum(int(p.get("Size", 0)) for p in parts)))
+        except Exception as exc:
+            raise self._error(exc, "listing unfinished uploads") from None
+        return found
 
     def upload_file(self, key: str, path: Path, sha256: str, size: int, progress: Progress) -> None:
         try:

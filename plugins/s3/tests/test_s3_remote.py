@@ -144,3 +144,38 @@ def test_missing_credentials_and_a_missing_bucket(run, tmp_path, s3_server, buck
     _one_line_error(
         run("remote", "add", "x", "s3://ok-bucket", "--endpoint-url", "http://k:s@host", root=a), "no credentials"
     )
+
+
+def test_prune_aborts_only_idle_uploads_of_blobs(run, tmp_path, s3_server, bucket):
+    root = tmp_path / "a"
+    _store(run, root, bucket, s3_server.endpoint)
+    client = s3_server.client()
+
+    def begin(key: str) -> str:
+        return client.create_multipart_upload(Bucket=bucket, Key=key)["UploadId"]
+
+    idle_key = "lib/" + blob_key("a" * 64)  # moto dates every upload's Initiated in 2010: long idle
+    begin(idle_key)
+    busy_key = "lib/" + blob_key("b" * 64)
+    busy = begin(busy_key)
+    client.upload_part(Bucket=bucket, Key=busy_key, UploadId=busy, PartNumber=1, Body=b"z" * 100)  # written now
+    begin("lib/packs/x/pack.json")  # not a blob: never ours to abort
+    begin("other/" + blob_key("c" * 64))  # outside the remote's prefix
+    begin("lib/blobs/sha256/aa/not-a-sha256")
+
+    listed = _ok(run("remote", "prune", "--dry-run", "--json", root=root))
+    assert listed == {"remote": "team", "uploads": [blob_key("a" * 64)], "bytes": 0, "dry_run": True}
+    assert len(client.list_multipart_uploads(Bucket=bucket)["Uploads"]) == 5
+
+    done = _ok(run("remote", "prune", root=root))
+    assert "team: 1 unfinished upload(s)" in done
+    left = sorted(u["Key"] for u in client.list_multipart_uploads(Bucket=bucket)["Uploads"])
+    assert left == sorted([busy_key, "lib/packs/x/pack.json", "other/" + blob_key("c" * 64), "lib/blobs/sha256/aa/not-a-sha256"])
+    # with a shorter idle time the busy one is idle too: its part's bytes are counted
+    assert _ok(run("remote", "prune", "--older-than", "0s", "--json", root=root))["bytes"] == 100
+
+
+def test_prune_without_credentials_is_one_line(run, tmp_path, s3_server, bucket):
+    root = tmp_path / "a"
+    _store(run, root, bucket, s3_server.endpoint)
+    _one_line_error(run("remote", "prune", root=root, credentials=False), "no credentials")
