@@ -7,7 +7,8 @@ PLUGINS := comfyui forge a1111 sdnext civitai s3
 EDITABLES := -e '.[api,dev]' $(foreach p,$(PLUGINS),-e plugins/$(p))
 # `make bench` times what users install: no dev tools (schemathesis brings rich, which httpx
 # then imports on every start-up, about 35 ms here); the api extra and playwright (which only drives
-# the browser of the web page's figure, in its own process) are there
+# the browser of the web page's figure, in its own process) are there, and moto[server] (the loopback
+# S3 server of the remotes figure, run by bench/run.py itself; synapse never imports it)
 BENCH_VENV  := .venv-bench
 BENCH_STAMP := $(BENCH_VENV)/.installed
 
@@ -41,9 +42,9 @@ audit: install
 demo: install
 	$(BIN)/python scripts/demo.py
 
-$(BENCH_STAMP): pyproject.toml $(foreach p,$(PLUGINS),plugins/$(p)/pyproject.toml)
+$(BENCH_STAMP): Makefile pyproject.toml $(foreach p,$(PLUGINS),plugins/$(p)/pyproject.toml)
 	@test -x $(BENCH_VENV)/bin/python || $(PYTHON) -m venv $(BENCH_VENV)
-	$(BENCH_VENV)/bin/python -m pip install --quiet --disable-pip-version-check -e '.[api]' playwright $(foreach p,$(PLUGINS),-e plugins/$(p))
+	$(BENCH_VENV)/bin/python -m pip install --quiet --disable-pip-version-check -e '.[api]' playwright 'moto[server]>=5.0' $(foreach p,$(PLUGINS),-e plugins/$(p))
 	@touch $(BENCH_STAMP)
 
 bench: $(BENCH_STAMP) system-deps

@@ -278,11 +278,11 @@ def main() -> None:
     parser.add_argument("--packs", type=int, default=200, help="packs in the check-updates benchmark")
     parser.add_argument("--web-packs", type=int, default=2000, help="packs in the web page benchmark")
     parser.add_argument(
-        "--only", choices=["cli", "import", "views", "scale", "civitai", "web", "adopt"], action="append"
+        "--only", choices=["cli", "import", "views", "scale", "civitai", "web", "adopt", "remotes"], action="append"
     )
     parser.add_argument("--adopt-big", type=int, default=GIB, help="bytes of each of the adopt benchmark's 4 big files")
     args = parser.parse_args()
-    chosen = args.only or ["cli", "import", "views", "scale", "civitai", "web", "adopt"]
+    chosen = args.only or ["cli", "import", "views", "scale", "civitai", "web", "adopt", "remotes"]
     # Users' Python writes bytecode on first run; a session with PYTHONDONTWRITEBYTECODE set would
     # otherwise compile every synapse module from source in every timed command.
     repo = Path(__file__).resolve().parents[1]
@@ -314,6 +314,13 @@ def main() -> None:
         from adopt import bench_adopt
 
         results.append(bench_adopt(max(2, args.runs // 2), WORK, SYNAPSE, timed, report, big_size=args.adopt_big))
+    if "remotes" in chosen:
+        sys.path.insert(0, str(Path(__file__).resolve().parent))
+        from remotes import bench_remotes
+
+        results.append(
+            bench_remotes(max(2, args.runs // 2), args.size, WORK, SYNAPSE, timed, best_interleaved, report, big_file)
+        )
     shutil.rmtree(WORK / "import-copy", ignore_errors=True)
     shutil.rmtree(WORK / "import-link", ignore_errors=True)
     print("all figures within target" if all(results) else "some figures are over target (see OVER)")
