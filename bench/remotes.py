@@ -1,7 +1,8 @@
 """`make bench --only remotes`: push and pull of a big blob to an S3 bucket on loopback.
 
-The server is moto in server mode (ThreadedMotoServer, in this process: the commands timed
-are child processes). The baselines are boto3's own managed transfers of the same bytes,
+The server is moto in server mode (ThreadedMotoServer) in a process of its own: in this one,
+its memory would count in every child's peak RSS (Linux carries the parent's high-water mark
+across fork and exec). The baselines are boto3's own managed transfers of the same bytes,
 ``upload_file`` and ``download_file``, each in a fresh Python, with the same client settings
 as the plugin (checksums only where required, path-style addressing), measured in the same
 run and taking turns with what they are compared with.
@@ -12,14 +13,32 @@ from __future__ import annotations
 import hashlib
 import os
 import shutil
+import subprocess
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 Timed = Callable[..., tuple[float, int]]
 
 BUCKET = "bench"
+SERVER = """
+import sys
+from synapse_s3.testing import LoopbackS3
+with LoopbackS3() as s3:
+    client = s3.client()
+    client.create_bucket(Bucket=sys.argv[1])
+    print(s3.endpoint, flush=True)
+    for line in sys.stdin:
+        what, key = line.split()
+        if what == "forget":  # the object gone, and any multipart upload of it
+            client.delete_object(Bucket=sys.argv[1], Key=key)
+            for upload in client.list_multipart_uploads(Bucket=sys.argv[1], Prefix=key).get("Uploads", []):
+                client.abort_multipart_upload(Bucket=sys.argv[1], Key=upload["Key"], UploadId=upload["UploadId"])
+            print("ok", flush=True)
+        else:
+            print(client.head_object(Bucket=sys.argv[1], Key=key)["Metadata"].get("sha256"), flush=True)
+"""
+"""moto, and the bench's own requests to it, in a process of its own (see above), asked on stdin."""
 PLAIN = """
 import sys, boto3
 from botocore.config import Config
@@ -42,11 +61,11 @@ def _sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-def _forget(client: Any, key: str) -> None:
-    """The object gone from the bucket, and any multipart upload of it."""
-    client.delete_object(Bucket=BUCKET, Key=key)
-    for upload in client.list_multipart_uploads(Bucket=BUCKET, Prefix=key).get("Uploads", []):
-        client.abort_multipart_upload(Bucket=BUCKET, Key=upload["Key"], UploadId=upload["UploadId"])
+def _ask(server: subprocess.Popen[str], what: str, key: str) -> str:
+    assert server.stdin is not None and server.stdout is not None
+    server.stdin.write(f"{what} {key}\n")
+    server.stdin.flush()
+    return server.stdout.readline().strip()
 
 
 def bench_remotes(
@@ -59,8 +78,10 @@ def bench_remotes(
     report: Callable[..., bool],
     big_file: Callable[[int], Path],
 ) -> bool:
+    from synapse_s3.testing import TEST_CREDENTIALS
+
     try:
-        from synapse_s3.testing import TEST_CREDENTIALS, LoopbackS3
+        import moto  # noqa: F401
     except ImportError:
         raise SystemExit("the remotes figure needs moto[server] in .venv-bench: make .venv-bench/.installed") from None
 
@@ -72,10 +93,13 @@ def bench_remotes(
     plain_key = "plain/big.bin"
     out = work / "download.bin"
 
-    with LoopbackS3() as s3:
-        client = s3.client()
-        client.create_bucket(Bucket=BUCKET)
-        remote = ["remote", "add", "team", f"s3://{BUCKET}/synapse", "--endpoint-url", s3.endpoint]
+    server = subprocess.Popen(
+        [sys.executable, "-c", SERVER, BUCKET], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert server.stdout is not None
+        endpoint = server.stdout.readline().strip()
+        remote = ["remote", "add", "team", f"s3://{BUCKET}/synapse", "--endpoint-url", endpoint]
 
         def store(name: str) -> dict[str, str]:
             root = work / name
@@ -89,15 +113,15 @@ def bench_remotes(
         timed([synapse, "import", str(src), "--link", "--kind", "checkpoint", "--name", "Big"], here)
 
         def push() -> tuple[float, int]:
-            _forget(client, blob_key)
+            _ask(server, "forget", blob_key)
             return timed([synapse, "push", "Big"], here)
 
         def upload() -> tuple[float, int]:
-            _forget(client, plain_key)
-            return timed([sys.executable, "-c", PLAIN, s3.endpoint, "upload", BUCKET, plain_key, str(src)], env)
+            _ask(server, "forget", plain_key)
+            return timed([sys.executable, "-c", PLAIN, endpoint, "upload", BUCKET, plain_key, str(src)], env)
 
         sent = best_interleaved(runs, upload=upload, push=push)
-        if client.head_object(Bucket=BUCKET, Key=blob_key)["Metadata"].get("sha256") != sha256:
+        if _ask(server, "head", blob_key) != sha256:
             raise SystemExit("bench: the pushed blob is not on the bucket with its sha256")
 
         def pull() -> tuple[float, int]:
@@ -106,16 +130,18 @@ def bench_remotes(
 
         def download() -> tuple[float, int]:
             out.unlink(missing_ok=True)
-            return timed([sys.executable, "-c", PLAIN, s3.endpoint, "download", BUCKET, plain_key, str(out)], env)
+            return timed([sys.executable, "-c", PLAIN, endpoint, "download", BUCKET, plain_key, str(out)], env)
 
         def download_sync() -> tuple[float, int]:
             out.unlink(missing_ok=True)
             script = PLAIN + "import os\nfd = os.open(path, os.O_RDONLY)\nos.fsync(fd)\n"
-            return timed([sys.executable, "-c", script, s3.endpoint, "download", BUCKET, plain_key, str(out)], env)
+            return timed([sys.executable, "-c", script, endpoint, "download", BUCKET, plain_key, str(out)], env)
 
         got = best_interleaved(runs, download=download, download_sync=download_sync, pull=pull)
         if _sha256(out) != sha256:
             raise SystemExit("bench: download_file did not bring the same bytes")
+    finally:
+        server.communicate("")  # stdin closed: the server stops
     out.unlink(missing_ok=True)
     shutil.rmtree(work / "remote-pull", ignore_errors=True)
     shutil.rmtree(work / "remote-push", ignore_errors=True)

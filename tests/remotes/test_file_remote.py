@@ -156,7 +156,9 @@ def test_prune_removes_only_idle_unfinished_uploads(synapse_cli, tmp_path):
     done = synapse_cli("remote", "prune", "nas", root=root)
     assert done.returncode == 0, done.stderr
     assert "1 unfinished upload(s), freed 1000 B" in done.stdout
-    assert sorted(p.name for p in (remote / "tmp").iterdir()) == sorted([f"{fresh}.upload", "notes.txt", f"{'c' * 64}.upload"])
+    assert sorted(p.name for p in (remote / "tmp").iterdir()) == sorted(
+        [f"{fresh}.upload", "notes.txt", f"{'c' * 64}.upload"]
+    )
     assert (tmp_path / "elsewhere").read_bytes() == b"keep"
 
     bad = synapse_cli("remote", "prune", "--older-than", "soon", root=root)

@@ -46,19 +46,24 @@ class LoopbackS3:
         self.server.stop()
 
     def client(self) -> Any:
-        """A plain boto3 client of the server (for the tests' own checks and the bench's baseline)."""
-        import boto3
-        from botocore.config import Config
+        """A plain boto3 client of the server (for the tests' own checks)."""
+        return client_for(self.endpoint)
 
-        return boto3.client(
-            "s3",
-            endpoint_url=self.endpoint,
-            aws_access_key_id=TEST_CREDENTIALS["AWS_ACCESS_KEY_ID"],
-            aws_secret_access_key=TEST_CREDENTIALS["AWS_SECRET_ACCESS_KEY"],
-            region_name="us-east-1",
-            config=Config(
-                request_checksum_calculation="when_required",
-                response_checksum_validation="when_required",
-                s3={"addressing_style": "path"},
-            ),
-        )
+
+def client_for(endpoint: str) -> Any:
+    """A plain boto3 client of a loopback server, with the plugin's checksum and addressing settings."""
+    import boto3
+    from botocore.config import Config
+
+    return boto3.client(
+        "s3",
+        endpoint_url=endpoint,
+        aws_access_key_id=TEST_CREDENTIALS["AWS_ACCESS_KEY_ID"],
+        aws_secret_access_key=TEST_CREDENTIALS["AWS_SECRET_ACCESS_KEY"],
+        region_name="us-east-1",
+        config=Config(
+            request_checksum_calculation="when_required",
+            response_checksum_validation="when_required",
+            s3={"addressing_style": "path"},
+        ),
+    )

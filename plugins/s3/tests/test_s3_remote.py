@@ -170,7 +170,9 @@ def test_prune_aborts_only_idle_uploads_of_blobs(run, tmp_path, s3_server, bucke
     done = _ok(run("remote", "prune", root=root))
     assert "team: 1 unfinished upload(s)" in done
     left = sorted(u["Key"] for u in client.list_multipart_uploads(Bucket=bucket)["Uploads"])
-    assert left == sorted([busy_key, "lib/packs/x/pack.json", "other/" + blob_key("c" * 64), "lib/blobs/sha256/aa/not-a-sha256"])
+    assert left == sorted(
+        [busy_key, "lib/packs/x/pack.json", "other/" + blob_key("c" * 64), "lib/blobs/sha256/aa/not-a-sha256"]
+    )
     # with a shorter idle time the busy one is idle too: its part's bytes are counted
     assert _ok(run("remote", "prune", "--older-than", "0s", "--json", root=root))["bytes"] == 100
 
