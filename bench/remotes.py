@@ -5,7 +5,8 @@ its memory would count in every child's peak RSS (Linux carries the parent's hig
 across fork and exec). The baselines are boto3's own managed transfers of the same bytes,
 ``upload_file`` and ``download_file``, each in a fresh Python, with the same client settings
 as the plugin (checksums only where required, path-style addressing), measured in the same
-run and taking turns with what they are compared with.
+run and taking turns with what they are compared with. (The baseline's read timeout is long:
+moto answers CompleteMultipartUpload of 1 GiB only after joining the parts, and a retry of it fails.)
 """
 
 from __future__ import annotations
@@ -45,7 +46,7 @@ from botocore.config import Config
 endpoint, mode, bucket, key, path = sys.argv[1:]
 client = boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1", config=Config(
     request_checksum_calculation="when_required", response_checksum_validation="when_required",
-    s3={"addressing_style": "path"}))
+    s3={"addressing_style": "path"}, read_timeout=900))
 if mode == "upload":
     client.upload_file(path, bucket, key)
 else:
