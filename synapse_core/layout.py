@@ -148,6 +148,12 @@ class StoreLayout:
                     found.append(path)
         return found
 
+    def linked_folders(self, folders: Sequence[Path] = ()) -> list[Path]:
+        """The store folders Synapse writes (and ``folders`` besides) that exist but are reached
+        through a symbolic link: writing or deleting in them would act where the link points."""
+        own = [self.packs_dir, self.profiles_dir, self.blobs_dir, self.tmp_dir, self.views_dir]
+        return [f for f in [*own, *folders] if os.path.lexists(f) and not is_inside(self.root, f / "x")]
+
     def temp_path(self, directory: Path, prefix: str) -> Path:
         """A temp name unique to this process and call, inside ``directory``."""
         return directory / f".{prefix}.{os.getpid()}.{uuid.uuid4().hex[:12]}.tmp"

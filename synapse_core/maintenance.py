@@ -10,11 +10,11 @@ from functools import partial
 from synapse_core.blobs import BlobStore
 from synapse_core.errors import SynapseError
 from synapse_core.keep import Keeper
+from synapse_core.layout import remove_leftover
 from synapse_core.results import DuReport, PackUsage, Problem
 from synapse_core.state import GLOBAL_PROFILE, StateFiles
 from synapse_core.viewmarks import active_target
 from synapse_core.views import ViewService, discard_leftovers
-from synapse_core.viewtree import remove_tree
 
 Garbage = list[tuple[str, int]]
 GC_GRACE_SECONDS = 6 * 3600
@@ -68,8 +68,8 @@ class Maintenance:
             keep = set() if self.views.stable(ui) else {GLOBAL_PROFILE, *stacks.get(ui, [])}
             for tree in self.views.trees(ui):
                 if tree.parent.name == "profiles" and tree.name not in keep:  # never a stable active folder
-                    remove_tree(tree)
-            discard_leftovers(self.views.leftovers(ui))
+                    remove_leftover(self.layout.root, tree)
+            discard_leftovers(self.layout.root, self.views.leftovers(ui))
         for sha, _ in garbage:
             self.blobs.remove(sha)
         self.blobs.clean_temps()
@@ -95,8 +95,14 @@ class Maintenance:
 
     def check(self, *, verify_blobs: bool, fix: bool, rebuild_views: bool) -> tuple[list[str], list[Problem]]:
         """The checks run and the problems found (fixed ones marked so)."""
-        checks = ["state files validate", "locked blobs present", "views and active links agree with runtime"]
-        problems = self._reset_runtime() if fix else []
+        checks = [
+            "no store folder reached through a link",
+            "state files validate",
+            "locked blobs present",
+            "views and active links agree with runtime",
+        ]
+        problems = self._linked_folders()
+        problems += self._reset_runtime() if fix else []
         problems += self.state_file_problems()
         refs = self.referenced_blobs() if not any(not p.fixed for p in problems) else {}
         if verify_blobs:
@@ -120,6 +126,19 @@ class Maintenance:
             self.files.save_stacks({ui: [GLOBAL_PROFILE] for ui in self.views.installed_uis()})
             message = f"{exc.message.split('; ')[0]}; reset: every UI shows 'global' again"
             return [Problem(check="state files validate", message=message, fixed=True)]
+
+    def _linked_folders(self) -> list[Problem]:
+        """Store folders a symbolic link leads to (every command refuses to run until they are
+        real folders again: doctor --fix cannot repair them either)."""
+        linked = self.layout.linked_folders(self.views.ui_folders(self.views.installed_uis()))
+        return [
+            Problem(
+                check="no store folder reached through a link",
+                message=f"{path} is reached through a symbolic link; replace it with a real folder "
+                "(or remove it: Synapse recreates what belongs there)",
+            )
+            for path in linked
+        ]
 
     def state_file_problems(self) -> list[Problem]:
         """Every state file that does not parse or validate."""
@@ -169,7 +188,7 @@ class Maintenance:
                 stacks[ui] = stack
                 if rebuild or any(ui in p.message for p in problems):
                     self.views.rebuild(ui, stack)
-                discard_leftovers(self.views.leftovers(ui))
+                discard_leftovers(self.layout.root, self.views.leftovers(ui))
             self.files.save_stacks(stacks)
             for problem in problems:
                 problem.fixed = True

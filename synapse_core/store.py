@@ -208,6 +208,7 @@ class Store:
         """
         self.layout.require_initialised()
         with self.lock.hold():
+            self.views.require_writable()  # before anything changes (recovery too)
             verify = self._recover(force=force_recover)
             manual = self._record_hand_edits()
             self.marker.write(message)
@@ -215,7 +216,6 @@ class Store:
             change = Mutation(message)
             self.blobs.new.open = True
             try:
-                self.views.require_links()
                 change.notes += self._keep_what_uis_wrote()
                 yield change
                 self._register_new_uis()
@@ -308,7 +308,7 @@ class Store:
         stacks = self.views.sync(changed, verify=verify)
         self.profiles.prune_work_profiles(stacks)
         for ui in self.views.installed_uis():
-            discard_leftovers(self.views.leftovers(ui))
+            discard_leftovers(self.layout.root, self.views.leftovers(ui))
         record_plugins(self.layout, installed_plugins())
 
     # -- store -----------------------------------------------------------------

@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any
 import attrs
 
 from synapse_core.errors import SynapseError
-from synapse_core.layout import StoreLayout, write_bytes_atomic
+from synapse_core.layout import StoreLayout, is_inside, remove_leftover, write_bytes_atomic
 from synapse_core.state import GLOBAL_PROFILE, ProfileData, Stacks, StateFiles
 from synapse_core.viewmarks import (
     FINGERPRINT,
@@ -46,7 +46,6 @@ from synapse_core.viewtree import (
     Materializer,
     Placement,
     Tree,
-    remove_tree,
 )
 
 if TYPE_CHECKING:
@@ -274,14 +273,31 @@ class ViewService:
             self._modes[ui] = (mode, stable)
         return self._modes[ui]
 
-    def require_links(self) -> None:
-        """Raise the one-line link error, before a command changes anything, when a UI's views
-        are in symlink mode and data/views cannot hold symlinks (a FAT or exFAT drive, say)."""
+    def require_writable(self) -> None:
+        """Refuse, in one line and before a command changes anything, to write where the store
+        cannot be written safely: a store folder reached through a symbolic link (writes and
+        deletes would land where it points), or symlink-mode views on a file system without
+        symlinks (a FAT or exFAT drive, say)."""
         uis = self.installed_uis()
+        linked = self.layout.linked_folders(self.ui_folders(uis))
+        if linked:
+            raise SynapseError(
+                f"{linked[0]} is reached through a symbolic link, and Synapse never writes or deletes through "
+                "one inside the store; replace the link with a real folder (or remove it: Synapse recreates "
+                "what belongs there), then run the command again"
+            )
         if uis and any(self._mode(ui) == ("symlink", False) for ui in uis):
             from synapse_core.fscaps import check_symlinks
 
             check_symlinks(self.layout.views_dir)
+
+    def ui_folders(self, uis: Iterable[str]) -> list[Path]:
+        """The folders of data/views that Synapse writes for ``uis``."""
+        folders = []
+        for ui in uis:
+            top = self.layout.views_dir / ui
+            folders += [top, top / "profiles", self.kept_dir(ui), self.sidecar_dir(ui)]
+        return folders
 
     def capabilities(self) -> Capabilities:
         """What the file system of data/views can do (probed once per ViewService)."""
@@ -590,7 +606,7 @@ class ViewService:
                 self._set_aside(root)
             os.rename(staging, root)
         finally:
-            remove_tree(staging)
+            remove_leftover(self.layout.root, staging)
 
     def _set_aside(self, root: Path) -> None:
         """Move an old tree out of the way (trash, removed later), never deleting it in place."""
@@ -773,16 +789,17 @@ class ViewService:
         area, staging or trash)."""
         top = self.layout.views_dir / ui / "profiles"
         found = []
-        if top.is_dir():
+        if top.is_dir() and is_inside(self.layout.root, top / "x"):
             found = sorted(p for p in top.iterdir() if not p.name.startswith(".") and p.is_dir() and not p.is_symlink())
         active = self.layout.active_link(ui)
-        return [*found, active] if active.is_dir() and not active.is_symlink() else found
+        stable = active.is_dir() and not active.is_symlink() and is_inside(self.layout.root, active)
+        return [*found, active] if stable else found
 
     def leftovers(self, ui: str) -> list[Path]:
         """Staging trees of killed commands and trees set aside."""
         found = []
         for top in (self.layout.views_dir / ui / "profiles", self.layout.views_dir / ui):
-            if top.is_dir():
+            if top.is_dir() and is_inside(self.layout.root, top / "x"):  # never what a link leads to
                 found += [p for p in top.iterdir() if p.name.startswith((".staging-", ".trash-"))]
         return sorted(found)
 
@@ -824,8 +841,8 @@ def placements_of(
     return placements, blocked
 
 
-def discard_leftovers(paths: Iterable[Path]) -> None:
+def discard_leftovers(root: Path, paths: Iterable[Path]) -> None:
     """Delete staging trees of killed commands and trees set aside (links never followed)."""
     for path in paths:
         with contextlib.suppress(OSError):
-            remove_tree(path)
+            remove_leftover(root, path)

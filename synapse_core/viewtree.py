@@ -16,7 +16,6 @@ import contextlib
 import errno
 import fcntl
 import os
-import shutil
 import uuid
 from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
@@ -364,11 +363,6 @@ def _copy_small(source: Path, dir_fd: int, name: str) -> Stat:
     finally:
         os.close(dst)
     return (st.st_ino, st.st_size, st.st_mtime_ns)
-
-
-def remove_tree(path: Path) -> None:
-    """Delete a whole tree without following any link inside it (rmtree never does)."""
-    shutil.rmtree(path, ignore_errors=True)
 
 
 def walk_files(root: Path) -> Iterator[str]:

@@ -19,6 +19,7 @@ from test_store_core import small_disk as small_disk
 
 from synapse_core.store import Store
 from synapse_core.testing import make_registry
+from synapse_core.views import discard_leftovers
 
 COMFY_ENV = {"SYNAPSE_LOAD_PLUGINS": "comfyui"}
 
@@ -187,8 +188,10 @@ def test_8_gc_does_not_clean_a_symlinked_tmp_folder(cli: Harness, make_lora, tmp
     tmp = cli.root / "data" / "tmp"
     shutil.rmtree(tmp)
     tmp.symlink_to(outside)
-    cli("gc")
+    line = assert_one_error_line(cli("gc"))
+    assert f"{tmp} is reached through a symbolic link" in line, line
     assert old.read_text() == "mine"
+    assert cli.blobs(), "the refused gc changed nothing"
 
 
 # -- 14 (not views): locks, index, caches, global profile ------------------------------------------------------
@@ -336,7 +339,6 @@ def test_7_a_stack_entry_that_is_a_path_never_points_active_outside(comfy: Harne
     assert comfy.ok("doctor", "--json")["problems"] == []
 
 
-@pytest.mark.xfail(strict=True, reason="engine rewrite: viewtree.remove_tree must refuse a path reached through a link")
 def test_8_gc_does_not_prune_inside_a_symlinked_profiles_folder(comfy: Harness, make_lora, tmp_path: Path) -> None:
     comfy.ok("import", make_lora("a", seed=1), "--name", "A")
     outside = tmp_path / "users-profiles"
@@ -346,7 +348,34 @@ def test_8_gc_does_not_prune_inside_a_symlinked_profiles_folder(comfy: Harness, 
     shutil.copytree(profiles, outside, symlinks=True, dirs_exist_ok=True)
     shutil.rmtree(profiles)
     profiles.symlink_to(outside)
+    listing = sorted(p.name for p in outside.iterdir())
     for command in (("gc",), ("doctor", "--fix"), ("remove", "A")):
-        result = comfy(*command)
-        assert "Traceback" not in result.stderr, (command, result.stderr)
+        line = assert_one_error_line(comfy(*command))
+        assert f"{profiles} is reached through a symbolic link" in line, (command, line)
     assert (outside / "old-profile" / "notes.txt").read_text() == "mine"
+    assert sorted(p.name for p in outside.iterdir()) == listing, "nothing written or deleted where the link points"
+    assert [p["name"] for p in comfy.ok("list", "--json")] == ["A"], "the refused remove changed nothing"
+    report = comfy("doctor", "--json")
+    assert report.returncode == 1 and "reached through a symbolic link" in report.stdout, report.stdout
+    profiles.unlink()  # what the message says to do: the next command rebuilds the views
+    comfy.ok("gc")
+    assert comfy.ok("doctor", "--json")["problems"] == []
+
+
+def test_8_view_pruning_never_reaches_through_a_linked_profiles_folder(tmp_path: Path) -> None:
+    """Below the refusal: the trees and leftovers gc prunes are never listed through a link, and
+    the removal helper never deletes through one."""
+    store = Store(root=tmp_path / "store", registry=make_registry(entry_points=True, env=COMFY_ENV))
+    store.init()
+    outside = tmp_path / "users-profiles"
+    for name in ("old-profile", ".staging-x-1-abcdef12", ".trash-y-abcdef12"):
+        (outside / name).mkdir(parents=True)
+        (outside / name / "notes.txt").write_text("mine")
+    profiles = store.layout.views_dir / "comfyui" / "profiles"
+    shutil.rmtree(profiles)
+    profiles.symlink_to(outside)
+    assert store.views.trees("comfyui") == []
+    assert all(outside not in p.parents and profiles not in p.parents for p in store.views.leftovers("comfyui"))
+    discard_leftovers(store.layout.root, [profiles / ".staging-x-1-abcdef12", profiles / "old-profile"])
+    assert sorted(p.name for p in outside.iterdir()) == [".staging-x-1-abcdef12", ".trash-y-abcdef12", "old-profile"]
+    assert all((p / "notes.txt").read_text() == "mine" for p in outside.iterdir())
