@@ -8,6 +8,11 @@ new process with the same pid). A marker from another host is never rolled back 
 The marker's ``phase`` tells recovery what to do: ``state`` (the command had not committed:
 throw its state changes away) or ``views`` (state was committed; only the views may lag:
 check them against state).
+
+A command that switches UIs once state is committed (``use``) says so in ``then`` before its
+commit: ``{"use": PROFILE, "uis": [UI, ...]}``. Recovery finishes the switch when PROFILE is in
+the committed state (the command got past its commit), so state, runtime.json and ``active``
+end as the command would have left them; otherwise state was rolled back to before it.
 """
 
 from __future__ import annotations
@@ -22,8 +27,33 @@ from typing import Literal
 import attrs
 
 from synapse_core.errors import SynapseError
+from synapse_core.names import problem_with_name
 
 Phase = Literal["state", "views"]
+
+
+@attrs.frozen
+class Switch:
+    """``then`` of a marker: switch ``uis`` to ``profile`` (pushed on their stacks)."""
+
+    profile: str
+    uis: tuple[str, ...]
+
+    def to_json(self) -> dict[str, object]:
+        """As written in data/.mutation."""
+        return {"use": self.profile, "uis": list(self.uis)}
+
+    @classmethod
+    def from_json(cls, data: object) -> Switch | None:
+        """A valid ``then``, else None (a marker is never trusted to name a path)."""
+        if not isinstance(data, dict):
+            return None
+        profile, uis = data.get("use"), data.get("uis")
+        if not isinstance(profile, str) or problem_with_name(profile) is not None:
+            return None
+        if not isinstance(uis, list) or not all(isinstance(u, str) and problem_with_name(u) is None for u in uis):
+            return None
+        return cls(profile, tuple(uis))
 
 
 def _start_time(pid: int) -> str | None:
@@ -56,6 +86,8 @@ class MarkerInfo:
     host: str | None = None
     started: str | None = None
     phase: Phase = "state"
+    then: Switch | None = None
+    """The switch the command makes once state is committed (see the module's docstring)."""
 
     def owner_gone(self) -> bool:
         """Whether the command that wrote the marker is certainly not running any more."""
@@ -98,20 +130,23 @@ class Marker:
                 host=str(data["host"]),
                 started=data.get("started"),
                 phase=phase if phase in ("state", "views") else "state",
+                then=Switch.from_json(data.get("then")),
             )
         except (ValueError, KeyError, TypeError, AttributeError):
             return MarkerInfo(command=raw.decode(errors="replace").strip() or "a command")
 
-    def write(self, command: str, phase: Phase = "state") -> None:
+    def write(self, command: str, phase: Phase = "state", then: Switch | None = None) -> None:
         """Say that this process is changing the store (only a killed process must be detected:
         no fsync needed)."""
-        data = {
+        data: dict[str, object] = {
             "command": command,
             "pid": os.getpid(),
             "host": socket.gethostname(),
             "started": _start_time(os.getpid()),
             "phase": phase,
         }
+        if then is not None:
+            data["then"] = then.to_json()
         temp = self.path.with_name(f".mutation.{os.getpid()}.tmp")
         try:
             temp.write_text(json.dumps(data))

@@ -43,7 +43,7 @@ from synapse_core.layout import (
     write_json,
 )
 from synapse_core.maintenance import Maintenance
-from synapse_core.marker import Marker
+from synapse_core.marker import Marker, Switch
 from synapse_core.migration import STORE_SCHEMA, migrate_files, needs_migration
 from synapse_core.models import Config, Pack, Profile, UISets, UpdateCheck, UpdateChecks, utc_now
 from synapse_core.names import check_pack_name
@@ -127,6 +127,9 @@ class Mutation:
         """What the command did on the side (files UIs wrote that were kept), for its result."""
         self.after: list[Callable[[], None]] = []
         """Steps to run once state is committed and the views are current (still under the lock)."""
+        self.then: Switch | None = None
+        """The switch ``after`` makes, recorded in the marker before the commit so that recovery
+        can finish it when the command is killed past its commit."""
 
 
 class Store:
@@ -219,6 +222,8 @@ class Store:
                 change.notes += self._keep_what_uis_wrote()
                 yield change
                 self._register_new_uis()
+                if change.then is not None:
+                    self.marker.write(message, then=change.then)
                 self.history.commit(change.message, self.files.touched)
             except BaseException as exc:
                 self.files.touched = None
@@ -237,7 +242,7 @@ class Store:
             self.blobs.new.clear()  # committed: its blobs are kept
             changed = self.files.touched_packs() | manual
             self.files.touched = None
-            self.marker.write(message, phase="views")
+            self.marker.write(message, phase="views", then=change.then)
             self._sync_views(changed, verify=verify)
             for step in change.after:
                 step()
@@ -262,7 +267,44 @@ class Store:
         self.blobs.roll_back_new(set(self.referenced_blobs()), of_dead=True)
         self.recovery.remove_leftovers()
         self.adoption.recover()
+        if found.then is not None:
+            self._finish_switch(found.then)
         return True
+
+    def _finish_switch(self, switch: Switch) -> None:
+        """Make the switch a killed command had committed to (its profile is in the committed
+        state): the UIs land on it as if the command had ended. Before its commit, the profile
+        was rolled back with the rest and nothing is switched."""
+        if not self.files.has_profile(switch.profile):
+            return
+        uis = [ui for ui in switch.uis if ui in self.registry.ui_adapters]
+        if not uis:
+            return
+        try:
+            self.switcher.use_named(switch.profile, uis)
+        except SynapseError as exc:  # doctor reports what is left; the command can be run again
+            log.warning("could not finish switching %s to '%s': %s", ", ".join(uis), switch.profile, exc)
+
+    def _settle(self) -> None:
+        """Before a read: a command that was killed is recovered as the next mutation would
+        (its uncommitted state thrown away, a committed switch finished, the views checked), so
+        a read never shows what was never committed. A read never fails because of it; a
+        marker whose owner may still run is left alone, and doctor reports rather than settles."""
+        try:
+            found = self.marker.read()
+            if found is None or not found.owner_gone():
+                return
+            with self.lock.hold():
+                found = self.marker.read()
+                if found is None or not found.owner_gone():
+                    return
+                self.views.require_writable()
+                verify = self._recover()
+                self.marker.write(found.command, phase="views")  # killed now: the views are checked again
+                self._sync_views(set(), verify=verify)
+                self.marker.remove()
+        except SynapseError as exc:
+            log.debug("not recovered before reading: %s", exc)
 
     def _record_hand_edits(self) -> set[str]:
         """Commit hand edits of state/ (validated first); returns the packs they touched."""
@@ -371,11 +413,13 @@ class Store:
     def list_packs(self) -> list[PackSummary]:
         """Every pack, by name."""
         self.layout.require_initialised()
+        self._settle()
         return [self.packs.summary(name) for name in self.files.pack_names()]
 
     def show(self, name: str) -> PackDetails:
         """Everything about one pack."""
         self.layout.require_initialised()
+        self._settle()
         return self.packs.details(name)
 
     def import_pack(
@@ -646,7 +690,7 @@ class Store:
         self.registry.policy(lock.policy)  # a policy this store knows, before anything changes
         result = SyncResult(profile=f"lock-{lock.profile}", imported=[], fetched=[], from_remotes=[])
         with self.mutation(f"sync {path.name}") as change:
-            self.switcher.choose(uis, ui_set)
+            chosen = self.switcher.choose(uis, ui_set)
             clashes = [
                 item.pack.name
                 for item in lock.packs
@@ -688,6 +732,7 @@ class Store:
                 raise NotFound(f"{path.name}: files found nowhere, nothing was changed: {'; '.join(missing)}")
             profile = lockfile.synced_profile(lock)
             self.files.save_profile(profile)
+            change.then = Switch(profile.name, tuple(chosen))
 
             def switch() -> None:
                 result.uis = self.switcher.use_named(profile.name, uis, ui_set) or {}
@@ -837,8 +882,8 @@ class Store:
             return SwitchResult(uis=current)
         result = SwitchResult(uis={})
         with self.mutation(f"use {pack}") as change:
-            self.switcher.use_profile(pack)  # validates the pack, writes work__<pack> if needed
-            self.switcher.choose(uis, ui_set)  # unknown UIs are refused before anything changes
+            name = self.switcher.use_profile(pack)  # validates the pack, writes work__<pack> if needed
+            change.then = Switch(name, tuple(self.switcher.choose(uis, ui_set)))  # unknown UIs: refused here
             missing = self.packs.missing_blobs(pack)
             if missing and not sync:
                 raise InvalidInput(
@@ -860,7 +905,7 @@ class Store:
         switch the chosen UIs to it, pushed on their stacks like ``use``."""
         result = SwitchResult(uis={})
         with self.mutation(f"use {profile.name}") as change:
-            self.switcher.choose(uis, ui_set)  # unknown UIs are refused before anything changes
+            change.then = Switch(profile.name, tuple(self.switcher.choose(uis, ui_set)))  # unknown UIs: refused
             self.files.save_profile(profile)
 
             def switch() -> None:
@@ -899,12 +944,14 @@ class Store:
     def list_profiles(self) -> list[ProfileInfo]:
         """Every profile with the UIs it is active or stacked in."""
         self.layout.require_initialised()
+        self._settle()
         stacks = self.files.stacks()
         return [self.profiles.info(name, stacks) for name in self.files.profile_names()]
 
     def show_profile(self, name: str) -> ProfileInfo:
         """One profile."""
         self.layout.require_initialised()
+        self._settle()
         return self.profiles.info(name, self.files.stacks())
 
     def status(self) -> StatusReport:
@@ -912,6 +959,7 @@ class Store:
         from synapse_core.views import read_record
 
         self.layout.require_initialised()
+        self._settle()
         uis = []
         config = self.files.config()
         for ui, stack in sorted(self.files.stacks().items()):
@@ -1025,6 +1073,7 @@ class Store:
     def du(self) -> DuReport:
         """Bytes per pack, bytes shared between packs, and what dedup saved."""
         self.layout.require_initialised()
+        self._settle()
         return self.maintenance.du()
 
     def _interrupted_command(self) -> list[Problem]:

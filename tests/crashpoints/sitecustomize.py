@@ -7,6 +7,8 @@ its children with SIGKILL *before* the call is made: exactly what `kill -9` at t
 leaves behind.
 
 * ``SYNAPSE_CRASH_AT=N``: kill at the N-th counted call.
+* ``SYNAPSE_CRASH_LABEL=TEXT``: kill at the first counted call whose label contains TEXT
+  (where N varies between runs, as it does with threads, a label still names one moment).
 * ``SYNAPSE_CRASH_COUNT=FILE``: at exit, write how many calls were counted (and each one's
   label, one a line) to FILE, so a test knows how many points a command has.
 
@@ -28,6 +30,7 @@ from typing import Any
 
 _AT = int(os.environ.get("SYNAPSE_CRASH_AT") or 0)
 _COUNT_FILE = os.environ.get("SYNAPSE_CRASH_COUNT")
+_LABEL = os.environ.get("SYNAPSE_CRASH_LABEL")
 _WRITE_FLAGS = os.O_WRONLY | os.O_RDWR | os.O_CREAT | os.O_TRUNC | os.O_APPEND
 _lock = threading.Lock()
 _calls: list[str] = []
@@ -37,7 +40,7 @@ def _point(label: str) -> None:
     with _lock:
         _calls.append(label)
         number = len(_calls)
-    if number == _AT:
+    if number == _AT or (_LABEL and _LABEL in label):
         os.killpg(os.getpgid(0), signal.SIGKILL)  # the CLI runs in a session of its own: only it and its children
 
 
@@ -116,5 +119,5 @@ def _install() -> None:
         atexit.register(report)
 
 
-if _AT or _COUNT_FILE:
+if _AT or _COUNT_FILE or _LABEL:
     _install()
