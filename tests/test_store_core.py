@@ -868,11 +868,6 @@ def test_kill_9_during_import_never_leaves_a_partial_blob(cli: Harness, checks, 
     assert len(killed_at) >= 3, f"the import finished before most kills: {killed_at}"
 
     result = cli("import", big, "--name", "AfterCrash", "--json")
-    if result.returncode != 0 and (cli.state / ".git" / "index.lock").exists():
-        pytest.xfail(
-            "a kill landed inside git and left index.lock (known bug): "
-            "see test_a_stale_git_index_lock_does_not_break_the_next_command"
-        )
     assert result.returncode == 0, f"the next command failed after kills {killed_at}:\n{result.stderr}"
     out = json.loads(result.stdout)
     assert out["resources"][0]["sha256"] == sha and out["resources"][0]["installed"]
@@ -880,11 +875,7 @@ def test_kill_9_during_import_never_leaves_a_partial_blob(cli: Harness, checks, 
     assert cli.blobs() == {sha}
     listed = cli("list", "--json")
     assert listed.returncode == 0 and "AfterCrash" in [p["name"] for p in json.loads(listed.stdout)]
-    if any(cli.state in p.parents for p in checks["temps"](cli.root)):
-        pytest.xfail(
-            "a kill landed while a state file was written, and the next command committed its temp (known bug): "
-            "see test_kill_9_while_state_is_written_is_not_committed_by_the_next_command"
-        )
+    assert not any(cli.state in p.parents for p in checks["temps"](cli.root)), "a killed writer's temp in state/"
     cli.consistent(allow_temps_in_tmp=True)
 
 
