@@ -20,6 +20,7 @@ import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -311,13 +312,13 @@ def test_5_use_killed_before_its_commit_recovers_runtime_views_and_state(
     assert run(world, "use", "A").returncode == 0
 
 
-READS: dict[str, tuple[tuple[str, ...], Callable[[object], object]]] = {
+READS: dict[str, tuple[tuple[str, ...], Callable[[Any], object]]] = {
     # each read, and what it shows of the packs: it must be what the last commit holds
-    "list": (("list", "--json"), lambda out: [p["name"] for p in out]),  # type: ignore[attr-defined,index]
-    "profiles": (("profiles", "--json"), lambda out: [i["packs"] for i in out if i["name"] == "global"][0]),  # type: ignore[attr-defined,index]
-    "profile show": (("profile", "show", "global", "--json"), lambda out: out["packs"]),  # type: ignore[index]
-    "status": (("status", "--json"), lambda out: out["packs"]),  # type: ignore[index]
-    "du": (("du", "--json"), lambda out: [p["pack"] for p in out["packs"]]),  # type: ignore[index]
+    "list": (("list", "--json"), lambda out: [p["name"] for p in out]),
+    "profiles": (("profiles", "--json"), lambda out: next(i["packs"] for i in out if i["name"] == "global")),
+    "profile show": (("profile", "show", "global", "--json"), lambda out: out["packs"]),
+    "status": (("status", "--json"), lambda out: out["packs"]),
+    "du": (("du", "--json"), lambda out: [p["pack"] for p in out["packs"]]),
 }
 READ_EXPECTED = {"list": ["A", "B"], "profiles": ["A", "B"], "profile show": ["A", "B"], "status": 2, "du": ["A", "B"]}
 
