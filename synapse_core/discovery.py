@@ -30,13 +30,16 @@ class Discovery:
         self._registry = registry
 
     def local(self, text: str, kind: AssetKind | str | None) -> list[PackSummary]:
-        """Packs whose name, tags, trigger words or base model contain ``text``."""
-        needle = text.lower()
+        """Packs where every word of ``text`` is in the name, tags, trigger words, base model,
+        creator or the name of one of the pack's files (as shown in views and as the source named it)."""
+        needles = text.lower().split() or [""]
         found = []
         for name in self.files.pack_names():
             pack = self.files.pack(name)
-            haystack = " ".join([pack.name, *pack.tags, *pack.trigger_words, pack.base_model or ""]).lower()
-            if needle in haystack and (kind is None or any(r.kind == kind for r in pack.resources)):
+            files = [r.expose for r in pack.resources] + [r.file_name for r in self.files.lock(name).resources.values()]
+            words = [pack.name, *pack.tags, *pack.trigger_words, pack.base_model or "", pack.creator or "", *files]
+            haystack = "\n".join(words).lower()
+            if all(n in haystack for n in needles) and (kind is None or any(r.kind == kind for r in pack.resources)):
                 found.append(self.packs.summary(name))
         return found
 

@@ -21,7 +21,8 @@ from synapse_core.kinds import AssetKind
 def search(
     ctx: click.Context, query: str, remote: bool, kind: str | None, base_model: str | None, limit: int, as_json: bool
 ) -> None:
-    """Find packs by name, tags and trigger words; --remote searches sources too."""
+    """Find packs by name, file names, tags, trigger words, base model and creator (every word of
+    QUERY must match); --remote searches sources too."""
     result = state(ctx).store(as_json).search(query, remote=remote, kind=kind, base_model=base_model, limit=limit)
 
     def human() -> None:
