@@ -16,6 +16,34 @@ _LORA_MARKERS = (".lora_down.", ".lora_up.", "lora_A.", "lora_B.", ".hada_w1", "
 _VAE_PREFIXES = ("encoder.", "decoder.", "quant_conv.", "post_quant_conv.")
 _EMBEDDING_KEYS = {"emb_params", "clip_l", "clip_g", "string_to_param"}
 
+# Kinds a header cannot tell from the one it shows: a motion LoRA has a LoRA's tensor names, a
+# TAESD decoder a VAE's, a motion module or a model patch holds diffusion-model blocks.
+_LOOK_ALIKE = {
+    AssetKind.LORA: {AssetKind.MOTION_LORA},
+    AssetKind.VAE: {AssetKind.VAE_APPROX},
+    AssetKind.DIFFUSION_MODEL: {AssetKind.MOTION_MODULE, AssetKind.MODEL_PATCH},
+}
+# What files that sit next to models are, by how their names end (checked before the extension).
+_NOT_MODELS = {
+    ".civitai.info": "Civitai metadata",
+    ".json": "a JSON file (metadata or a workflow)",
+    ".png": "an image",
+    ".jpg": "an image",
+    ".jpeg": "an image",
+    ".webp": "an image",
+    ".gif": "an image",
+    ".mp4": "a video",
+    ".webm": "a video",
+    ".txt": "a text file",
+    ".md": "a text file",
+    ".html": "a web page",
+    ".info": "a metadata file",
+    ".yaml": "a configuration file",
+    ".yml": "a configuration file",
+    ".zip": "an archive (unpack it first)",
+}
+_MAGIC = ((b"\x89PNG", "an image"), (b"\xff\xd8\xff", "an image"), (b"GIF8", "an image"), (b"%PDF", "a PDF document"))
+
 
 def read_safetensors_header(path: Path) -> dict[str, Any] | None:
     """The JSON header of a .safetensors file, or None if it is not one."""
@@ -31,6 +59,36 @@ def read_safetensors_header(path: Path) -> dict[str, Any] | None:
     except (OSError, ValueError, UnicodeDecodeError):
         return None
     return header if isinstance(header, dict) else None
+
+
+def not_a_model(path: Path) -> str | None:
+    """What a file is when it is plainly not a model (its name or its first bytes say so), else None."""
+    name = path.name.lower()
+    for ending, what in _NOT_MODELS.items():
+        if name.endswith(ending) and path.suffix.lower() not in MODEL_EXTENSIONS:
+            return what
+    try:
+        with open(path, "rb") as handle:
+            head = handle.read(512)
+    except OSError:
+        return None  # reading it is the caller's error to report
+    for magic, what in _MAGIC:
+        if head.startswith(magic):
+            return what
+    if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
+        return "an image"
+    text = head.lstrip()
+    if text[:1] in (b"{", b"[") and b"\0" not in head:
+        return "a JSON file (metadata or a workflow)"
+    return None
+
+
+def kind_problem(path: Path, kind: AssetKind) -> AssetKind | None:
+    """The kind the file's header shows when it contradicts ``kind`` (the user's --kind), else None."""
+    shown = guess_kind(path)
+    if shown is None or shown == kind or kind in _LOOK_ALIKE.get(shown, ()):
+        return None
+    return shown
 
 
 def guess_kind(path: Path) -> AssetKind | None:

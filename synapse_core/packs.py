@@ -81,7 +81,7 @@ class PackService:
         stems = [res.spec.expose.rsplit(".", 1)[0] for res in whole.resources]
         stem_count = Counter(stems)
         base_count = Counter(stem.rsplit("/", 1)[-1] for stem in stems)
-        resolved = []
+        resolved: list[ResolvedPack] = []
         for res, stem in zip(whole.resources, stems, strict=True):
             base = stem.rsplit("/", 1)[-1]
             raw = base if stem_count[stem] == 1 and base_count[base] == 1 else stem
@@ -95,7 +95,10 @@ class PackService:
                     "metadata": {**pack.source.metadata, "path": str(folder / res.spec.expose)},
                 }
             )
-            resolved.append(ResolvedPack(pack=pack, resources=(ResolvedResource(spec=spec, target=res.target),)))
+            notes = () if resolved else whole.notes  # said once, with the first pack
+            resolved.append(
+                ResolvedPack(pack=pack, resources=(ResolvedResource(spec=spec, target=res.target),), notes=notes)
+            )
         taken = Counter(r.pack.name for r in resolved)
         doubled = sorted(n for n, count in taken.items() if count > 1)
         if doubled:
@@ -138,7 +141,7 @@ class PackService:
         for resource in resolved.resources:
             ingested = fetched.get(id(resource.target))
             lock.resources[resource.spec.id] = lock_entry(resource.target, ingested)
-        warnings = []
+        warnings = list(resolved.notes)
         if pack.description and len(pack.description) > MAX_DESCRIPTION_CHARS:
             warnings.append(f"the description ({len(pack.description)} characters) was cut to {MAX_DESCRIPTION_CHARS}")
             pack.description = pack.description[:MAX_DESCRIPTION_CHARS]

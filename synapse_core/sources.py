@@ -30,7 +30,9 @@ class ImportRequest:
     name: str | None = None
     """The pack name the user chose (``--name``), if any."""
     kind: AssetKind | None = None
-    """The kind the user forced (``--kind``), if any."""
+    """The kind the user gave (``--kind``), if any: for files whose kind their header does not show."""
+    force_kind: bool = False
+    """``kind`` stands even where a file's header shows another kind (``--force-kind``)."""
     kind_fallback: AssetKind | None = None
     """The kind to use when it cannot be told (set by ``--identify``, which corrects it later)."""
     policy: str | None = None
@@ -108,6 +110,8 @@ class ResolvedPack:
     pack: Pack
     resources: tuple[ResolvedResource, ...]
     previews: tuple[PreviewImage, ...] = ()
+    notes: tuple[str, ...] = ()
+    """What the user should hear about the draft, such as files of a folder that were left out."""
 
 
 @attrs.frozen

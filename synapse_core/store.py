@@ -428,6 +428,7 @@ class Store:
         *,
         name: str | None = None,
         kind: AssetKind | str | None = None,
+        force_kind: bool = False,
         mode: IngestMode = "copy",
         policy: str | None = None,
         file_ids: tuple[str, ...] = (),
@@ -446,6 +447,7 @@ class Store:
             ref=ref,
             name=name,
             kind=AssetKind(kind) if kind else None,
+            force_kind=force_kind,
             kind_fallback=AssetKind.OTHER if identify else None,
             policy=policy,
             file_ids=file_ids,
@@ -467,12 +469,20 @@ class Store:
         return result
 
     def import_each(
-        self, folder: str, *, kind: AssetKind | str | None = None, mode: IngestMode = "copy", policy: str | None = None
+        self,
+        folder: str,
+        *,
+        kind: AssetKind | str | None = None,
+        force_kind: bool = False,
+        mode: IngestMode = "copy",
+        policy: str | None = None,
     ) -> BatchImportResult:
         """Import a folder as one pack per model file, keeping each file's path inside the folder
         as its exposed name; one state commit and one view update for all of them."""
         self.layout.require_initialised()
-        request = ImportRequest(ref=folder, kind=AssetKind(kind) if kind else None, policy=policy)
+        request = ImportRequest(
+            ref=folder, kind=AssetKind(kind) if kind else None, force_kind=force_kind, policy=policy
+        )
         source, resolved = self.packs.resolve_each(request)
         names = [r.pack.name for r in resolved]
         with self.mutation(f"import {len(resolved)} packs from {folder}"):
@@ -481,7 +491,7 @@ class Store:
             with self.batch():
                 results = self.packs.import_many(source, resolved, mode)
                 self.profiles.add(names)
-        warnings = []
+        warnings = [w for r in results for w in r.warnings]
         if mode == "move":
             for item in resolved:
                 warnings += self.packs.delete_moved(source, item)

@@ -44,3 +44,53 @@ def test_local_search_matches_file_names_and_every_word(tmp_path: Path, synapse_
     assert found(synapse_cli("search", "bundle moonlit", "--json", root=root)) == ["Bundle"]
     assert found(synapse_cli("search", "other moonlit", "--json", root=root)) == []
     assert "local   Bundle" in ok(synapse_cli("search", "glow", root=root))
+
+
+def test_a_kind_the_header_contradicts_is_refused_naming_both_unless_forced(
+    tmp_path: Path, synapse_cli: Any, make_model: Any
+) -> None:
+    root = tmp_path / "store"
+    ok(synapse_cli("store", "init", root=root))
+    lora = lora_file(tmp_path / "files" / "detail.safetensors", seed=1)
+    line = refused(synapse_cli("import", lora, "--kind", "checkpoint", root=root))
+    assert "detail.safetensors" in line and "lora" in line and "checkpoint" in line, line
+    assert "--force-kind checkpoint" in line, line
+    assert not (root / "state/packs/detail").exists()
+    # a kind the header cannot tell from the one it shows is the user's to give
+    ok(synapse_cli("import", lora, "--kind", "motion_lora", "--name", "Motion", root=root))
+    forced = ok(synapse_cli("import", lora, "--force-kind", "checkpoint", "--name", "Forced", "--json", root=root))
+    assert [r["kind"] for r in forced["resources"]] == ["checkpoint"]
+    # --kind is for files whose header does not tell
+    blank = make_model("blank.safetensors", {"weight": (4, 4)})
+    ok(synapse_cli("import", blank, "--kind", "upscaler", root=root))
+    both = synapse_cli("import", blank, "--kind", "vae", "--force-kind", "vae", root=root)
+    assert both.returncode == 2 and "cannot be used together" in both.stderr
+
+
+def test_files_that_are_not_models_are_refused_and_left_out_of_a_folder(tmp_path: Path, synapse_cli: Any) -> None:
+    root = tmp_path / "store"
+    ok(synapse_cli("store", "init", root=root))
+    folder = tmp_path / "downloads"
+    lora_file(folder / "style.safetensors", seed=1)
+    sidecars = {
+        "style.json": b'{"description": "", "activation text": "ink"}',
+        "style.preview.png": b"\x89PNG\r\n\x1a\n" + bytes(64),
+        "style.civitai.info": b'{"id": 1}',
+        "notes.txt": b"trigger: ink\n",
+        "workflow.json": json.dumps({"last_node_id": 3, "nodes": []}).encode(),
+    }
+    for name, data in sidecars.items():
+        (folder / name).write_bytes(data)
+    (folder / "renamed.safetensors").write_bytes(json.dumps({"nodes": []}).encode())  # a workflow, misnamed
+    for name in [*sidecars, "renamed.safetensors"]:
+        line = refused(synapse_cli("import", folder / name, "--kind", "lora", root=root))
+        assert str(folder / name) in line and "not a model" in line, line
+    assert ok(synapse_cli("list", "--json", root=root)) == []
+    done = synapse_cli("import", folder, "--name", "Downloads", "--json", root=root)
+    result = ok(done)
+    assert [r["expose"] for r in result["resources"]] == ["style.safetensors"]
+    [warning] = result["warnings"]
+    assert "left out 6 file(s)" in warning and "style.civitai.info" in warning and "renamed.safetensors" in warning
+    ok(synapse_cli("remove", "Downloads", root=root))
+    each = synapse_cli("import", folder, "--each", root=root)
+    assert "imported 1 packs" in ok(each) and "left out 6 file(s)" in each.stderr, each.stderr

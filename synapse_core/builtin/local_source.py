@@ -9,7 +9,7 @@ from urllib.parse import unquote, urlparse
 
 from synapse_core.errors import InvalidInput
 from synapse_core.hookspecs import hookimpl
-from synapse_core.inspect_kind import MODEL_EXTENSIONS, guess_kind
+from synapse_core.inspect_kind import MODEL_EXTENSIONS, guess_kind, kind_problem, not_a_model
 from synapse_core.kinds import kind_names
 from synapse_core.names import sanitize_file_name, sanitize_pack_name
 from synapse_core.sources import FetchTarget, ImportRequest, ResolvedPack, ResolvedResource, Source
@@ -46,7 +46,14 @@ class LocalFileSource(Source):
             raise InvalidInput(f"{request.ref}: no such file or folder")
         if not path.is_file() and not path.is_dir():
             raise InvalidInput(f"{request.ref} is neither a regular file nor a folder")
-        files = [path] if path.is_file() else _model_files(path)
+        skipped: list[str] = []
+        if path.is_file():
+            what = not_a_model(path)
+            if what is not None:
+                raise InvalidInput(f"{path} is {what}, not a model; import the model file it belongs to instead")
+            files = [path]
+        else:
+            files = _model_files(path, skipped)
         if not files:
             exts = " ".join(sorted(MODEL_EXTENSIONS))
             raise InvalidInput(f"{path} holds no model files (looked for {exts})")
@@ -57,7 +64,7 @@ class LocalFileSource(Source):
             source=SourceInfo(provider=self.name, url=path.as_uri(), metadata={"path": str(path)}),
             resources=[r.spec for r in resources],
         )
-        return ResolvedPack(pack=pack, resources=resources)
+        return ResolvedPack(pack=pack, resources=resources, notes=_skipped_note(path, skipped))
 
     def _resource(self, file: Path, root: Path, request: ImportRequest, single: bool) -> ResolvedResource:
         from synapse_core.models import ResourceSpec
@@ -68,6 +75,12 @@ class LocalFileSource(Source):
         if file.stat().st_size == 0:
             raise InvalidInput(f"{file} is empty (0 bytes): there is no model in it")
         kind = request.kind or guess_kind(file) or request.kind_fallback
+        shown = None if request.kind is None or request.force_kind else kind_problem(file, request.kind)
+        if shown is not None:
+            raise InvalidInput(
+                f"{relative}: its header shows a {shown.value}, not a {kind}; leave out --kind to import it as "
+                f"a {shown.value}, or pass --force-kind {kind} if you are sure"
+            )
         if kind is None:
             raise InvalidInput(f"cannot tell what kind of model {relative} is; pass --kind (one of: {kind_names()})")
         expose = "/".join(sanitize_file_name(part) for part in relative.split("/"))
@@ -102,19 +115,32 @@ def _check_unique_names(resources: tuple[ResolvedResource, ...], files: list[Pat
             )
 
 
-def _model_files(folder: Path) -> list[Path]:
+def _model_files(folder: Path, skipped: list[str]) -> list[Path]:
+    """The model files under ``folder``; the others (not hidden) are added to ``skipped``."""
     found = []
     for dirpath, dirnames, filenames in os.walk(folder, onerror=_unreadable):
         dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
-        for name in sorted(filenames):
-            if Path(name).suffix.lower() in MODEL_EXTENSIONS and not name.startswith("."):
-                file = Path(dirpath) / name
-                if file.is_symlink() and not file.exists():
-                    raise InvalidInput(f"{file} is a broken symbolic link; remove it or point it at a model file")
-                if not file.is_file():
-                    raise InvalidInput(f"{file} is not a regular file; move it out of {folder} or remove it")
-                found.append(file)
+        for name in sorted(n for n in filenames if not n.startswith(".")):
+            file = Path(dirpath) / name
+            if Path(name).suffix.lower() not in MODEL_EXTENSIONS:
+                skipped.append(file.relative_to(folder).as_posix())
+                continue
+            if file.is_symlink() and not file.exists():
+                raise InvalidInput(f"{file} is a broken symbolic link; remove it or point it at a model file")
+            if not file.is_file():
+                raise InvalidInput(f"{file} is not a regular file; move it out of {folder} or remove it")
+            if not_a_model(file) is not None:
+                skipped.append(file.relative_to(folder).as_posix())
+                continue
+            found.append(file)
     return found
+
+
+def _skipped_note(folder: Path, skipped: list[str]) -> tuple[str, ...]:
+    if not skipped:
+        return ()
+    shown = ", ".join(skipped[:5]) + (f" and {len(skipped) - 5} more" if len(skipped) > 5 else "")
+    return (f"left out {len(skipped)} file(s) of {folder} that are not models: {shown}",)
 
 
 def _unreadable(error: OSError) -> None:

@@ -37,6 +37,11 @@ def _at_most_one(**flags: bool) -> str | None:
 @click.option(
     "--kind", type=click.Choice([k.value for k in AssetKind]), help="What the file is, when it can't be told."
 )
+@click.option(
+    "--force-kind",
+    type=click.Choice([k.value for k in AssetKind]),
+    help="Store it as this kind even when its header shows another.",
+)
 @click.option("--link", is_flag=True, help="Hard-link or reflink local files instead of copying.")
 @click.option("--move", is_flag=True, help="Move local files into the store.")
 @click.option("--pin", is_flag=True, help="Never update this pack.")
@@ -55,6 +60,7 @@ def import_(
     ref: str,
     name: str | None,
     kind: str | None,
+    force_kind: str | None,
     link: bool,
     move: bool,
     pin: bool,
@@ -71,10 +77,23 @@ def import_(
     """Import REF (a file, a folder, or a URL a source plugin knows) as a pack."""
     mode = {"link": "link", "move": "move", None: "copy"}[_at_most_one(link=link, move=move)]
     policy = {"pin": "pinned", "follow": "follow_latest", None: None}[_at_most_one(pin=pin, follow=follow)]
+    if kind and force_kind:
+        raise click.UsageError("--kind and --force-kind cannot be used together")
+    kind, forced = force_kind or kind, force_kind is not None
     if each:
         if name or file_ids or all_files or prefer or sync or identify:
-            raise click.UsageError("--each takes only --kind, --link/--move and --pin/--follow")
-        batch = state(ctx).store(as_json).import_each(ref, kind=kind, mode=mode, policy=policy)  # type: ignore[arg-type]
+            raise click.UsageError("--each takes only --kind/--force-kind, --link/--move and --pin/--follow")
+        batch = (
+            state(ctx)
+            .store(as_json)
+            .import_each(
+                ref,
+                kind=kind,
+                force_kind=forced,
+                mode=mode,  # type: ignore[arg-type]
+                policy=policy,
+            )
+        )
 
         def said() -> None:
             click.echo(f"imported {len(batch.packs)} packs from {ref}")
@@ -92,6 +111,7 @@ def import_(
             ref,
             name=name,
             kind=kind,
+            force_kind=forced,
             mode=mode,  # type: ignore[arg-type]
             policy=policy,
             file_ids=file_ids,
