@@ -64,10 +64,11 @@ def civitai_tour(fake: FakeCivitai, base_env: dict[str, str]) -> None:
     run("use", "PaperLanternStyle", "--ui", "comfyui", env=env)
     run("search", "lantern", "--remote", env=env)
 
-    section("updates: the pack follows the latest version")
+    section("updates: the pack follows the latest version (v2.0 is for SDXL: held back until allowed)")
     run("check-updates", env=env)
     run("update", "PaperLanternStyle", "--dry-run", env=env)
-    run("update", "PaperLanternStyle", "--sync", env=env)
+    run("update", "PaperLanternStyle", "--sync", env=env, expect_fail=True)
+    run("update", "PaperLanternStyle", "--allow-base-change", "--sync", env=env)
     run("status", env=env)
 
     section("a newer version with two candidate files: Synapse asks")

@@ -274,6 +274,16 @@ class ResourceUpdate(Result):
     ambiguous: bool = False
 
 
+class BaseChange(Result):
+    """A newer version made for another base model or of another kind than the pack: its file would
+    replace the old one under the same name, and workflows would load another architecture."""
+
+    old_base_model: str | None
+    new_base_model: str | None
+    old_kinds: list[AssetKind]
+    new_kinds: list[AssetKind]
+
+
 class PackUpdate(Result):
     """One pack with a newer version."""
 
@@ -283,6 +293,9 @@ class PackUpdate(Result):
     latest_version_id: str | None
     latest_version_name: str | None
     resources: list[ResourceUpdate]
+    base_change: BaseChange | None = None
+    """Set when the new version changes the base model or the kind: ``update`` holds it back
+    unless asked with ``--allow-base-change``."""
 
     @property
     def ambiguous(self) -> bool:
@@ -317,6 +330,8 @@ class UpdateResult(Result):
     applied: list[str]
     dry_run: bool
     installed: list[str] = Field(default_factory=list)
+    held_back: list[str] = Field(default_factory=list)
+    """Packs whose new version changes the base model or kind (not applied without ``allow_base_change``)."""
 
 
 class AdoptFile(Result):

@@ -87,7 +87,14 @@ from synapse_core.sharing import RemoteService
 from synapse_core.sources import ImportRequest, ResolvedPack, Source, UpdateInfo
 from synapse_core.state import GLOBAL_PROFILE, StateFiles
 from synapse_core.switching import Switcher, installed_plugins, record_plugins
-from synapse_core.updates import AmbiguousUpdate, UpdateService, choose_flags, parse_choices
+from synapse_core.updates import (
+    AmbiguousUpdate,
+    BaseChangeRefused,
+    UpdateService,
+    choose_flags,
+    describe,
+    parse_choices,
+)
 from synapse_core.views import ViewService, discard_leftovers
 
 if TYPE_CHECKING:
@@ -790,8 +797,12 @@ class Store:
         dry_run: bool = False,
         choose: Sequence[str] = (),
         sync: bool = False,
+        allow_base_change: bool = False,
     ) -> UpdateResult:
-        """Move packs to their newest version: plan, refuse if ambiguous, apply, optionally download."""
+        """Move packs to their newest version: plan, refuse if ambiguous, apply, optionally download.
+        A new version for another base model or of another kind keeps the exposed name, so it would
+        silently give workflows another architecture: it is held back unless ``allow_base_change``
+        (a pack named in ``names`` is refused, ``all_packs`` applies the others)."""
         self.layout.require_initialised()
         if names and all_packs:
             raise InvalidInput("name the packs to update or pass --all, not both")
@@ -811,25 +822,36 @@ class Store:
         _check_choices(choices, plan)
         if names and plan.failed:
             raise SourceError("; ".join(f"{n.pack}: {n.message}" for n in plan.failed))
-        if any(u.ambiguous for u in plan.updates) and not dry_run:
+        held = [] if allow_base_change else [u for u in plan.updates if u.base_change is not None]
+        if names and held and not dry_run:
+            first = held[0]
+            assert first.base_change is not None
+            raise BaseChangeRefused(
+                f"{first.pack}: version {first.latest_version_id} changes the {describe(first.base_change)}, "
+                "and its files would take the old names, so workflows would load another model; "
+                "pass --allow-base-change to update anyway (nothing was changed)"
+            )
+        updates = [u for u in plan.updates if u not in held]
+        if any(u.ambiguous for u in updates) and not dry_run:
             raise AmbiguousUpdate(plan, choose_flags(plan))
         upstream = _upstream_changes(following, answers)
-        if dry_run or not (plan.updates or upstream):
-            return UpdateResult(plan=plan, applied=[], dry_run=dry_run)
-        applied = [u.pack for u in plan.updates]
+        held_back = [u.pack for u in held]
+        if dry_run or not (updates or upstream):
+            return UpdateResult(plan=plan, applied=[], dry_run=dry_run, held_back=held_back)
+        applied = [u.pack for u in updates]
         installed: list[str] = []
-        summary = ", ".join(f"{u.pack} {u.current_version_id} -> {u.latest_version_id}" for u in plan.updates)
+        summary = ", ".join(f"{u.pack} {u.current_version_id} -> {u.latest_version_id}" for u in updates)
         with self.mutation(f"update {summary}" if summary else f"mark {', '.join(upstream)} upstream"):
             for name, status in upstream.items():
                 self.packs.mark_upstream(name, status)
-            for update in plan.updates:
+            for update in updates:
                 service.apply(update, answers[update.pack])
             if sync:
                 for name in applied:
                     if self.packs.missing_blobs(name):
                         self.packs.install(name)
                         installed.append(name)
-        return UpdateResult(plan=plan, applied=applied, dry_run=False, installed=installed)
+        return UpdateResult(plan=plan, applied=applied, dry_run=False, installed=installed, held_back=held_back)
 
     def set_policy(self, name: str, policy: str) -> Pack:
         """Make a pack follow the latest version or stay pinned."""

@@ -12,10 +12,11 @@ from collections.abc import Mapping, Sequence
 
 from synapse_core.downloads import target_problem
 from synapse_core.errors import Conflict, InvalidInput, SynapseError
+from synapse_core.kinds import AssetKind
 from synapse_core.models import LockedResource, Pack, PackLock, ResourceSpec, utc_now
 from synapse_core.packs import lock_entry
 from synapse_core.plugins import PluginRegistry
-from synapse_core.results import FileChoice, PackNote, PackUpdate, ResourceUpdate, UpdatePlan
+from synapse_core.results import BaseChange, FileChoice, PackNote, PackUpdate, ResourceUpdate, UpdatePlan
 from synapse_core.sources import NotSupported, UpdateInfo, VersionFile
 from synapse_core.state import StateFiles
 
@@ -34,6 +35,23 @@ class AmbiguousUpdate(Conflict):
         self.flags = flags
 
 
+class BaseChangeRefused(Conflict):
+    """A named pack's new version changes its base model or kind, and the user did not allow it."""
+
+    code = "base_change"
+
+
+def describe(change: BaseChange) -> str:
+    """'base model SD 1.5 -> SDXL 1.0', 'kind lora -> checkpoint', or both."""
+    said = []
+    if not _same_base(change.old_base_model, change.new_base_model):
+        said.append(f"base model {change.old_base_model} -> {change.new_base_model}")
+    if change.old_kinds != change.new_kinds:
+        old, new = (",".join(k.value for k in kinds) for kinds in (change.old_kinds, change.new_kinds))
+        said.append(f"kind {old} -> {new}")
+    return " and ".join(said)
+
+
 def _choice(file: VersionFile) -> FileChoice:
     return FileChoice(
         file_id=file.target.file_id,
@@ -49,8 +67,11 @@ def _matches(file: VersionFile, prefer: Mapping[str, str]) -> bool:
     return all(file.metadata.get(key, value).lower() == value.lower() for key, value in prefer.items())
 
 
-def plan_resource(spec: ResourceSpec, old: LockedResource, info: UpdateInfo, chosen: str | None) -> ResourceUpdate:
-    """How one resource moves to the newer version."""
+def plan_resource(
+    spec: ResourceSpec, old: LockedResource, info: UpdateInfo, chosen: str | None, retyped: bool = False
+) -> ResourceUpdate:
+    """How one resource moves to the newer version (``retyped``: the version holds no file of the
+    pack's kinds, so its model files of any kind are the candidates)."""
     update = ResourceUpdate(resource=spec.id, old_file=old.file_name, old_version_id=old.version_id)
     if chosen is not None:
         picked = [f for f in info.files if f.target.file_id == chosen]
@@ -58,7 +79,7 @@ def plan_resource(spec: ResourceSpec, old: LockedResource, info: UpdateInfo, cho
             raise InvalidInput(f"--choose {spec.id}={chosen}: the new version has no file {chosen}")
         update.new = _choice(picked[0])
         return update
-    same_kind = [f for f in info.files if f.kind == spec.kind]
+    same_kind = [f for f in info.files if (f.kind != AssetKind.OTHER if retyped else f.kind == spec.kind)]
     preferred = [f for f in same_kind if _matches(f, spec.prefer)]
     pool = preferred or same_kind
     if len(pool) == 1:
@@ -123,8 +144,17 @@ class UpdateService:
             plan.failed.append(note)
         else:
             lock = self.files.lock(pack.name)
+            kinds = {spec.kind for spec in pack.resources}
+            models = {f.kind for f in info.files if f.kind != AssetKind.OTHER}
+            retyped = bool(models) and not models & kinds
             resources = [
-                plan_resource(spec, lock.resources[spec.id], info, choices.get((pack.name, spec.id)))
+                plan_resource(
+                    spec,
+                    lock.resources[spec.id],
+                    info,
+                    choices.get((pack.name, spec.id)),
+                    retyped and spec.kind != AssetKind.OTHER,
+                )
                 for spec in pack.resources
                 if spec.id in lock.resources
             ]
@@ -136,6 +166,7 @@ class UpdateService:
                     latest_version_id=info.latest_version_id,
                     latest_version_name=info.latest_version_name,
                     resources=resources,
+                    base_change=base_change(pack, info, resources),
                 )
             )
 
@@ -150,6 +181,7 @@ class UpdateService:
             spec = pack.resource(change.resource)
             assert spec is not None
             spec.prefer = {**spec.prefer, **new.metadata}
+            spec.kind = new.kind  # differs only in an update allowed to change kind
             lock.resources[change.resource] = lock_entry(new.target)
         pack.source.version_id = info.latest_version_id
         pack.source.version_name = info.latest_version_name
@@ -158,6 +190,32 @@ class UpdateService:
         lock.resolved_at = utc_now()
         self.files.save_pack(pack, lock)
         return pack, lock
+
+
+def _same_base(old: str | None, new: str | None) -> bool:
+    """Unknown on either side is no change that can be told."""
+    return old is None or new is None or old.strip().casefold() == new.strip().casefold()
+
+
+def base_change(pack: Pack, info: UpdateInfo, resources: Sequence[ResourceUpdate]) -> BaseChange | None:
+    """How the new version differs from the pack in base model or kind, if it does."""
+    old: dict[str, AssetKind] = {spec.id: spec.kind for spec in pack.resources}
+    new: dict[str, set[AssetKind]] = {}
+    for r in resources:
+        if r.new is not None:
+            new[r.resource] = {r.new.kind}
+        elif r.ambiguous:
+            new[r.resource] = {c.kind for c in r.candidates}
+        else:
+            new[r.resource] = {old[r.resource]}  # kept
+    if _same_base(pack.base_model, info.base_model) and all(old[r] in kinds for r, kinds in new.items()):
+        return None
+    return BaseChange(
+        old_base_model=pack.base_model,
+        new_base_model=info.base_model,
+        old_kinds=sorted({old[r] for r in new}),
+        new_kinds=sorted(set().union(*new.values())),
+    )
 
 
 def choose_flags(plan: UpdatePlan) -> list[str]:

@@ -60,6 +60,7 @@ class ApplyBody(Body):
     dry_run: bool = False
     choose: list[str] = Field(default_factory=list)
     sync: bool = False
+    allow_base_change: bool = False
 
 
 class JobAccepted(BaseModel):

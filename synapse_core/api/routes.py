@@ -299,7 +299,14 @@ def _update_routes(r: APIRouter, api: Api) -> APIRouter:
             pack_name(name)
 
         def run(s: Store) -> UpdateResult:
-            return s.update(body.packs, all_packs=body.all, dry_run=body.dry_run, choose=body.choose, sync=body.sync)
+            return s.update(
+                body.packs,
+                all_packs=body.all,
+                dry_run=body.dry_run,
+                choose=body.choose,
+                sync=body.sync,
+                allow_base_change=body.allow_base_change,
+            )
 
         if body.sync and not body.dry_run:
             return JSONResponse(status_code=202, content=api.start("update", run).model_dump())

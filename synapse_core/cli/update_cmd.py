@@ -8,7 +8,7 @@ import click
 
 from synapse_core.cli.output import emit, human_size, json_option, parse_age, state
 from synapse_core.results import UpdatePlan
-from synapse_core.updates import AmbiguousUpdate, choose_flags
+from synapse_core.updates import AmbiguousUpdate, choose_flags, describe
 
 
 def print_plan(plan: UpdatePlan) -> None:
@@ -16,6 +16,8 @@ def print_plan(plan: UpdatePlan) -> None:
     for update in plan.updates:
         name = update.latest_version_name or update.latest_version_id
         click.echo(f"{update.pack}: {update.current_version_id} -> {update.latest_version_id} ({name})")
+        if update.base_change is not None:
+            click.echo(f"  changes the {describe(update.base_change)}: held back without --allow-base-change")
         for res in update.resources:
             if res.new is not None:
                 click.echo(f"  {res.resource}: {res.old_file} -> {res.new.file_name} (file {res.new.file_id})")
@@ -56,6 +58,9 @@ def check_updates(ctx: click.Context, packs: tuple[str, ...], max_age: str | Non
 @click.option("--dry-run", is_flag=True, help="Print the plan; change nothing.")
 @click.option("--choose", multiple=True, help="Settle an ambiguous file: RESOURCE=FILE_ID or PACK:RESOURCE=FILE_ID.")
 @click.option("--sync", is_flag=True, help="Download the new files and switch the views now.")
+@click.option(
+    "--allow-base-change", is_flag=True, help="Also apply a new version for another base model or of another kind."
+)
 @json_option
 @click.pass_context
 def update(
@@ -65,12 +70,21 @@ def update(
     dry_run: bool,
     choose: tuple[str, ...],
     sync: bool,
+    allow_base_change: bool,
     as_json: bool,
 ) -> None:
-    """Move packs to their newest version (one state commit)."""
+    """Move packs to their newest version (one state commit). A version for another base model
+    or of another kind is held back unless --allow-base-change: its files keep the old names."""
     store = state(ctx).store(as_json)
     try:
-        result = store.update(packs, all_packs=all_packs, dry_run=dry_run, choose=choose, sync=sync)
+        result = store.update(
+            packs,
+            all_packs=all_packs,
+            dry_run=dry_run,
+            choose=choose,
+            sync=sync,
+            allow_base_change=allow_base_change,
+        )
     except AmbiguousUpdate as exc:
         plan = exc.plan
         emit(plan, as_json, lambda: print_plan(plan))
@@ -85,6 +99,8 @@ def update(
             click.echo(f"updated {', '.join(result.applied)}")
             if not sync:
                 click.echo("new files are not downloaded yet: 'synapse install PACK' or 'update --sync'")
+        for name in result.held_back:
+            click.echo(f"{name}: not updated (base model or kind changes); 'synapse update {name} --allow-base-change'")
 
     emit(result, as_json, human)
 
