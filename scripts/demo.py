@@ -242,6 +242,8 @@ def main() -> None:
         run("attach", "comfyui", str(comfy), env=env)
         print((comfy / "extra_model_paths.yaml").read_text())
 
+        ui_files_tour(base / "store", env)
+
         section("bad input is one clear line and changes nothing")
         run("import", str(base / "nope.safetensors"), env=env, expect_fail=True)
         run("import", str(files["paper"]), "--name", "../evil", env=env, expect_fail=True)
@@ -382,6 +384,34 @@ def share_tour(base: Path, files: dict[str, Path]) -> None:
     if not a or a != b:
         sys.exit("demo step failed: the second store's comfyui view differs from the first's")
     print(f"the two stores' comfyui views hold the same {len(a)} files, byte for byte")
+
+
+def ui_files_tour(root: Path, env: dict[str, str]) -> None:
+    """What a UI writes into its view (A1111's user metadata of a LoRA, a merged checkpoint) stays
+    at the same path in every profile of that UI, across use and back."""
+    section("files a UI saves in its view survive use and back (as A1111 writes them)")
+    models = root / "data" / "views" / "a1111" / "active" / "models"
+    saved = [models / "Lora" / "style.json", models / "Stable-diffusion" / "my_merge.safetensors"]
+    # A1111's ui_extra_networks_user_metadata writes <model>.json; its checkpoint merger writes a model
+    saved[0].write_text(json.dumps({"description": "my notes", "activation text": "paper lantern"}, indent=4))
+    merged = {"model.diffusion_model.x.weight": (256,), "first_stage_model.y.weight": (256,)}
+    write_safetensors(saved[1], merged)
+    before = [path.read_bytes() for path in saved]
+
+    def show(when: str) -> None:
+        print(f"{when}:")
+        for path in saved:
+            if path.read_bytes() != (before[saved.index(path)] if path.exists() else None):
+                sys.exit(f"demo step failed: {path.relative_to(models)}, which A1111 saved, is gone or changed")
+            what = f"-> {os.readlink(path)}" if path.is_symlink() else f"a file of {path.stat().st_size} bytes"
+            print(f"  models/{path.relative_to(models)}  {what}")
+
+    show("A1111 wrote into its view (profile global)")
+    run("use", "InkWash", "--ui", "a1111", env=env)
+    show("after use (profile work__InkWash): same paths, same bytes")
+    run("back", "--ui", "a1111", env=env)
+    show("after back (profile global)")
+    print(f"$ cat models/{saved[0].relative_to(models)}\n{saved[0].read_text()}")
 
 
 def sidecars_tour(root: Path) -> None:

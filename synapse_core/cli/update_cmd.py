@@ -17,7 +17,7 @@ def print_plan(plan: UpdatePlan) -> None:
         name = update.latest_version_name or update.latest_version_id
         click.echo(f"{update.pack}: {update.current_version_id} -> {update.latest_version_id} ({name})")
         if update.base_change is not None:
-            click.echo(f"  changes the {describe(update.base_change)}: held back without --allow-base-change")
+            click.echo(f"  changes the {describe(update.base_change)} (applied only with --allow-base-change)")
         for res in update.resources:
             if res.new is not None:
                 click.echo(f"  {res.resource}: {res.old_file} -> {res.new.file_name} (file {res.new.file_id})")
@@ -99,7 +99,7 @@ def update(
             click.echo(f"updated {', '.join(result.applied)}")
             if not sync:
                 click.echo("new files are not downloaded yet: 'synapse install PACK' or 'update --sync'")
-        for name in result.held_back:
+        for name in [] if result.dry_run else result.held_back:
             click.echo(f"{name}: not updated (base model or kind changes); 'synapse update {name} --allow-base-change'")
 
     emit(result, as_json, human)

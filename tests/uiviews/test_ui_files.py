@@ -170,3 +170,20 @@ def test_removing_a_pack_a_ui_uses_takes_the_ui_back(store: Store, root: Path, c
     cli("use", "B", "--ui", "a1111")
     removed = json.loads(cli("remove", "B", "--json").stdout)
     assert removed["switched_back"] == {"a1111": ["global"]}
+
+
+def test_removing_a_pack_below_the_top_of_a_stack_keeps_the_ui_where_it_is(
+    store: Store, root: Path, cli, tmp_path: Path
+):
+    for name, seed in (("A", 1), ("B", 2)):
+        store.import_pack(str(lora_file(tmp_path / "src" / name / f"{name.lower()}.safetensors", seed=seed)), name=name)
+    cli("use", "A", "--ui", "comfyui")
+    cli("use", "B", "--ui", "comfyui")
+    removed = json.loads(cli("remove", "A", "--json").stdout)
+    assert removed["switched_back"] == {"comfyui": ["global", "work__B"]}
+    assert os.readlink(views(root) / "comfyui" / "active") == "profiles/work__B"
+    assert json.loads((root / "data/runtime.json").read_text())["ui"]["comfyui"]["stack"] == ["global", "work__B"]
+    assert (views(root) / "comfyui" / "active" / "models/loras/b.safetensors").is_file()
+    assert not (views(root) / "comfyui" / "active" / "models/loras/a.safetensors").exists()
+    assert "healthy" in cli("doctor").stdout
+    assert cli("back", "--ui", "comfyui").stdout.strip() == "comfyui: global"
