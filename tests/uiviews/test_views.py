@@ -45,8 +45,8 @@ def check_view(root: Path, ui: str, profile: str) -> dict:
     return data
 
 
-def import_file(store: Store, path: Path, name: str, kind: str | None = None) -> None:
-    store.import_pack(str(path), name=name, kind=kind)
+def import_file(store: Store, path: Path, name: str, kind: str | None = None, force: bool = False) -> None:
+    store.import_pack(str(path), name=name, kind=kind, force_kind=force)
 
 
 # -- conflicts ------------------------------------------------------------------------------------------------------
@@ -236,7 +236,7 @@ def test_unsupported_kinds_and_unlisted_extensions_are_reported(store: Store, cl
 
 def test_sdnext_lists_controlnets_only_at_the_top_of_its_folder(store: Store, cli, tmp_path: Path):
     cn = lora_file(tmp_path / "src" / "CN" / "sub" / "cn.safetensors", seed=9)
-    import_file(store, tmp_path / "src" / "CN", "CN", kind="controlnet")
+    import_file(store, tmp_path / "src" / "CN", "CN", kind="controlnet", force=True)  # a LoRA's header
     root = store.layout.root
     comfy = check_view(root, "comfyui", "global")
     assert [(e["path"], e["sha256"]) for e in comfy["entries"]] == [

@@ -317,7 +317,7 @@ def test_an_update_with_two_candidates_asks_in_a_dialog(site, open_page, screens
         8001,
         8103,
         name="v3.0",
-        base_model="SDXL 1.0",
+        base_model="SD 1.5",  # the pack's base: another would be held back (issue 11)
         files=[
             FakeFile(81031, "paper_lantern_v3.safetensors", size=200_000, primary=True),
             FakeFile(81032, "paper_lantern_v3_alt.safetensors", size=210_000),
