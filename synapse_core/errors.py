@@ -8,7 +8,9 @@ with :attr:`SynapseError.exit_code`; the HTTP API maps :attr:`code` to a status.
 from __future__ import annotations
 
 import errno
+import os
 from collections.abc import Iterable
+from pathlib import Path
 
 
 class SynapseError(Exception):
@@ -104,6 +106,27 @@ def disk_error(exc: OSError, doing: str) -> SynapseError:
     (``doing``: e.g. "storing style.safetensors")."""
     if exc.errno in (errno.ENOSPC, errno.EDQUOT):
         return SynapseError(f"the disk is full while {doing}; free some space and try again (nothing was kept)")
+    elsewhere = "or choose a store elsewhere with --root or SYNAPSE_ROOT"
+    where = _existing(exc.filename) if exc.filename else "the store"
     if exc.errno == errno.EROFS:
-        return SynapseError(f"the file system is read-only while {doing}; nothing was changed")
+        return SynapseError(
+            f"{where} is on a read-only file system ({doing}); nothing was changed: mount it read-write {elsewhere}"
+        )
+    if exc.errno in (errno.EACCES, errno.EPERM):
+        return SynapseError(
+            f"permission denied on {where} ({doing}); nothing was changed: "
+            f"give this user write access to the store (chown or chmod) {elsewhere}"
+        )
     return SynapseError(f"{doing} failed: {exc.strerror or exc}")
+
+
+def _existing(filename: str | bytes | int) -> str:
+    """The path an error names, or its nearest folder that exists (not a temp that never was)."""
+    path = Path(os.fsdecode(filename)) if not isinstance(filename, int) else Path(str(filename))
+    while not os.path.lexists(path) and path.parent != path:
+        path = path.parent
+    return str(path)
+
+
+UNWRITABLE = frozenset({errno.EROFS, errno.EACCES, errno.EPERM})
+"""errnos of a store that cannot be written (read-only mount, another user's folder)."""

@@ -329,7 +329,7 @@ class StoreLock:
                 except OSError as exc:
                     what = {errno.EISDIR: "is a folder", errno.ELOOP: "is a symbolic link"}.get(exc.errno or 0)
                     if what is None:
-                        raise disk_error(exc, f"locking the store ({self.path})") from exc
+                        raise disk_error(exc, "locking the store") from exc
                     raise SynapseError(
                         f"cannot lock the store: {self.path} {what}; remove it (Synapse recreates it)"
                     ) from exc

@@ -11,7 +11,7 @@ from synapse_core.blobs import BlobStore
 from synapse_core.errors import SynapseError
 from synapse_core.keep import Keeper
 from synapse_core.layout import remove_leftover
-from synapse_core.results import DuReport, PackUsage, Problem
+from synapse_core.results import DuReport, Notice, PackUsage, Problem
 from synapse_core.state import GLOBAL_PROFILE, StateFiles
 from synapse_core.viewmarks import active_target
 from synapse_core.views import ViewService, discard_leftovers
@@ -93,8 +93,10 @@ class Maintenance:
             saved_by_dedup=with_duplicates - unique,
         )
 
-    def check(self, *, verify_blobs: bool, fix: bool, rebuild_views: bool) -> tuple[list[str], list[Problem]]:
-        """The checks run and the problems found (fixed ones marked so)."""
+    def check(
+        self, *, verify_blobs: bool, fix: bool, rebuild_views: bool
+    ) -> tuple[list[str], list[Problem], list[Notice]]:
+        """The checks run, the problems found (fixed ones marked so) and the notices."""
         checks = [
             "no store folder reached through a link",
             "state files validate",
@@ -108,13 +110,28 @@ class Maintenance:
         if verify_blobs:
             checks.append("blob names match their bytes")
             problems += self._verify_blobs(refs, fix)
+        notices = []
+        set_aside = self._quarantined()
         for sha, packs in sorted(refs.items()):  # after the verification: a quarantined blob is missing now
-            if not self.blobs.has(sha):
-                message = f"blob {sha[:12]}… of {', '.join(packs)} is missing; run 'synapse install {packs[0]}'"
+            if self.blobs.has(sha):
+                continue
+            install = f"run 'synapse install {packs[0]}'"
+            if sha in set_aside:  # it was here and was corrupt: a loss, not a download still to do
+                message = f"blob {sha[:12]}… of {', '.join(packs)} is missing; {install}"
                 problems.append(Problem(check="locked blobs present", message=message))
+            else:  # a view never links a missing blob, so one that vanished shows up in the views check
+                message = f"blob {sha[:12]}… of {', '.join(packs)} is not downloaded yet; {install}"
+                notices.append(Notice(check="locked blobs present", message=message))
         if not any(p.check == "state files validate" and not p.fixed for p in problems):
             problems += self._check_views(fix, rebuild_views)
-        return checks, problems
+        return checks, problems, notices
+
+    def _quarantined(self) -> set[str]:
+        """The sha256s of blobs doctor set aside as corrupt (data/quarantine/<sha256>.<time>)."""
+        try:
+            return {entry.name.split(".")[0] for entry in os.scandir(self.layout.quarantine_dir)}
+        except OSError:
+            return set()
 
     def _reset_runtime(self) -> list[Problem]:
         """An invalid data/runtime.json (which UI shows which profile) is rebuildable: every UI

@@ -62,6 +62,8 @@ class Config(StrictModel):
     parallel_downloads: int = Field(default=3, ge=1, le=16)
     ui_installs: dict[str, list[str]] = Field(default_factory=dict)
     allowed_origins: list[str] = Field(default_factory=list)
+    allowed_hosts: list[str] = Field(default_factory=list)
+    """Host names `synapse serve` answers to besides its bind address (and the machine's own when bound to all)."""
     plugins: dict[str, dict[str, Any]] = Field(default_factory=dict)
     remotes: dict[str, RemoteConfig] = Field(default_factory=dict)
     default_remote: str | None = None

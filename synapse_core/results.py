@@ -133,11 +133,21 @@ class Problem(Result):
     fixed: bool = False
 
 
+class Notice(Result):
+    """Something `doctor` found that is how the store may be, not wrong (a pack whose files are
+    not downloaded yet): shown, but the store is healthy."""
+
+    check: str
+    message: str
+
+
 class DoctorReport(Result):
     """`synapse doctor`: invariants checked, problems found and repairs made."""
 
     checks: list[str]
     problems: list[Problem]
+    notices: list[Notice] = Field(default_factory=list)
+    """What is worth knowing but needs no repair (a pack not downloaded yet)."""
     history: bool
     plugin_failures: list[str]
     kept: list[str] = Field(default_factory=list)

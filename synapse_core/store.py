@@ -1154,14 +1154,16 @@ class Store:
         with self.lock.hold():
             interrupted = self._interrupted_command() + self.recovery.check(fix=False)
             if not (fix or rebuild_views):
-                checks, problems = self.maintenance.check(verify_blobs=verify_blobs, fix=False, rebuild_views=False)
+                checks, problems, notices = self.maintenance.check(
+                    verify_blobs=verify_blobs, fix=False, rebuild_views=False
+                )
                 problems += self._install_problems(False)
         if fix or rebuild_views:
             with self.lock.hold():
                 self.recovery.repair()  # before the mutation, which needs git, valid caches, the global profile
             with self.mutation("doctor --fix", force_recover=True) as change:
                 change.notes += self._keep_what_uis_wrote(full=True)
-                checks, problems = self.maintenance.check(
+                checks, problems, notices = self.maintenance.check(
                     verify_blobs=verify_blobs, fix=True, rebuild_views=rebuild_views
                 )
                 notes = change.notes
@@ -1177,6 +1179,7 @@ class Store:
         return DoctorReport(
             checks=checks,
             problems=problems,
+            notices=notices,
             history=self.history.enabled,
             plugin_failures=failures,
             kept=self.keeper.kept(self.views.installed_uis()),

@@ -5,6 +5,7 @@ beyond loopback."""
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import hmac
 import ipaddress
@@ -39,6 +40,39 @@ def is_loopback(host: str) -> bool:
         return False  # a name that does not resolve here is not known to be loopback
     addresses = {info[4][0] for info in infos}
     return bool(addresses) and all(ipaddress.ip_address(str(a).split("%")[0]).is_loopback for a in addresses)
+
+
+WILDCARD_HOSTS = frozenset({"", "0.0.0.0", "::", "[::]"})
+# Documentation addresses (RFC 5737, RFC 3849): connecting a UDP socket to one sends nothing but
+# tells which local address the machine would use to reach the network.
+_PROBE_ADDRESSES = ((socket.AF_INET, "192.0.2.1"), (socket.AF_INET6, "2001:db8::1"))
+
+
+def is_wildcard(host: str) -> bool:
+    """Whether a bind address listens on every interface."""
+    return host.strip() in WILDCARD_HOSTS
+
+
+def machine_names() -> set[str]:
+    """The names and addresses a client may use to reach this machine, as a Host header spells
+    them (IPv6 in brackets): its host name, fully qualified name, what they resolve to and the
+    address of each network it routes to. Found with the standard library only (portable)."""
+    names = {socket.gethostname(), socket.getfqdn()}
+    addresses: set[str] = set()
+    for name in list(names):
+        with contextlib.suppress(OSError, UnicodeError):
+            addresses |= {str(info[4][0]) for info in socket.getaddrinfo(name, None)}
+    for family, probe in _PROBE_ADDRESSES:
+        try:
+            with socket.socket(family, socket.SOCK_DGRAM) as udp:
+                udp.connect((probe, 9))
+                addresses.add(str(udp.getsockname()[0]))
+        except OSError:
+            pass  # no route of that family
+    for address in addresses:
+        bare = address.split("%")[0]
+        names.add(f"[{bare}]" if ":" in bare else bare)
+    return {n.lower() for n in names if n}
 
 
 def _has_side_effects(request: Request) -> bool:

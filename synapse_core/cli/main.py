@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from synapse_core import __version__
-from synapse_core.errors import SynapseError
+from synapse_core.errors import UNWRITABLE, SynapseError, disk_error
 
 if TYPE_CHECKING:
     from synapse_core.hashing import HashAhead
@@ -144,6 +144,11 @@ class SynapseGroup(click.Group):
                 raise
             click.echo(f"error: {exc.message}", err=True)
             sys.exit(exc.exit_code)
+        except OSError as exc:  # the store's folder cannot be written: one line, wherever it was met
+            if exc.errno not in UNWRITABLE or os.environ.get("SYNAPSE_DEBUG") == "1":
+                raise
+            click.echo(f"error: {disk_error(exc, 'writing to the store').message}", err=True)
+            sys.exit(1)
         except click.exceptions.Abort:
             click.echo("aborted", err=True)
             sys.exit(130)

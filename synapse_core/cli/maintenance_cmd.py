@@ -64,6 +64,8 @@ def doctor(ctx: click.Context, verify_blobs: bool, fix: bool, rebuild_views: boo
         click.echo(f"checked: {'; '.join(report.checks)}")
         for p in report.problems:
             click.echo(f"{'fixed' if p.fixed else 'problem'}: {p.message}")
+        for n in report.notices:
+            click.echo(f"notice: {n.message}")
         if not report.history:
             click.echo("note: state history is off (git is not installed)")
         for failure in report.plugin_failures:

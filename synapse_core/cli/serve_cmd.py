@@ -18,14 +18,21 @@ TOKEN_ENV = "SYNAPSE_API_TOKEN"
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
 @click.option("--port", default=8765, show_default=True, type=click.IntRange(0, 65535), help="Port (0: any free one).")
 @click.option("--open", "open_browser", is_flag=True, help="Open the page in a browser.")
+@click.option(
+    "--allow-host",
+    "allow_hosts",
+    multiple=True,
+    metavar="NAME",
+    help="Also answer requests for this Host name (repeatable; config: allowed_hosts).",
+)
 @click.pass_context
-def serve(ctx: click.Context, host: str, port: int, open_browser: bool) -> None:
+def serve(ctx: click.Context, host: str, port: int, open_browser: bool, allow_hosts: tuple[str, ...]) -> None:
     """Serve the web page at / and the API at /api; beyond loopback it needs SYNAPSE_API_TOKEN."""
     try:
         import uvicorn
 
         from synapse_core.api import create_app
-        from synapse_core.api.security import is_loopback
+        from synapse_core.api.security import is_loopback, is_wildcard, machine_names
     except ImportError as exc:
         raise InvalidInput(
             f"the HTTP API needs its extra: pip install 'synapse-store[api]' ({exc.name} missing)"
@@ -35,7 +42,10 @@ def serve(ctx: click.Context, host: str, port: int, open_browser: bool) -> None:
         raise InvalidInput(f"listening on {host} exposes the store to the network: set {TOKEN_ENV} first")
     store = state(ctx).store(as_json=True)
     store.layout.require_initialised()
-    app = create_app(store, allowed_hosts=[host], token=token)
+    hosts = {host, *allow_hosts, *store.files.config().allowed_hosts}
+    if is_wildcard(host):  # clients reach it by the machine's names and addresses, never by 0.0.0.0
+        hosts |= machine_names()
+    app = create_app(store, allowed_hosts=hosts, token=token)
     listener = _listen(host, port)
     bound = listener.getsockname()[1]
     url = f"http://{f'[{host}]' if ':' in host else host}:{bound}/"

@@ -34,8 +34,11 @@ def print_plan(plan: UpdatePlan) -> None:
             click.echo(f"{note.pack}: {label}: {note.message}")
     for note in plan.failed:
         click.echo(f"{note.pack}: check failed: {note.message}", err=True)
+    skipped = len(plan.skipped_recent)
+    if skipped:
+        click.echo(f"skipped {skipped} {'pack' if skipped == 1 else 'packs'} checked more recently than --max-age")
     if not plan.updates:
-        click.echo("everything is up to date" if not plan.failed else "no updates found")
+        click.echo("everything is up to date" if not (plan.failed or skipped) else "no updates found")
     flags = choose_flags(plan)
     if flags:
         click.echo(f"to apply, pass {'; and '.join(flags)}")

@@ -18,14 +18,17 @@ export async function showHealth(main) {
     let report;
     try { report = await api("/store/doctor", { method: "POST", body: options }); } catch (e) { fail(e); clear(doctor, h("h2", { id: "doc" }, "Doctor")); return; }
     const open = report.problems.filter((p) => !p.fixed);
+    const notices = report.notices || [];
     const problems = new Set(report.problems.map((p) => p.check));
+    const noted = new Set(notices.map((n) => n.check));
     clear(doctor, h("h2", { id: "doc" }, "Doctor"),
-      h("p", { class: open.length ? "warn" : "ok", dataset: { problems: open.length } },
+      h("p", { class: open.length ? "warn" : "ok", dataset: { problems: open.length, notices: notices.length } },
         open.length ? `${open.length} ${open.length === 1 ? "problem" : "problems"} found` : "Everything checks out."),
       report.problems.length ? h("ul", { class: "problems" }, report.problems.map((p) => h("li", { class: p.fixed ? "fixed" : "open" },
         h("strong", {}, p.check), `: ${p.message}`, p.fixed ? h("span", { class: "badge ok" }, "fixed") : null))) : null,
-      h("ul", { class: "checks" }, report.checks.filter((c) => !problems.has(c)).map((c) => h("li", {}, "✓ ", c))),
-      problems.has("locked blobs present") ? installButtons() : null,
+      notices.length ? h("ul", { class: "notices" }, notices.map((n) => h("li", {}, h("strong", {}, "note"), `: ${n.message}`))) : null,
+      h("ul", { class: "checks" }, report.checks.filter((c) => !problems.has(c) && !noted.has(c)).map((c) => h("li", {}, "✓ ", c))),
+      problems.has("locked blobs present") || noted.has("locked blobs present") ? installButtons() : null,
       report.plugin_failures.length ? h("ul", {}, report.plugin_failures.map((f) => h("li", { class: "error" }, f))) : null,
       h("div", { class: "actions" },
         h("button", { class: open.length ? "primary" : null, onclick: () => runDoctor({ fix: true }) }, "Fix problems"),
