@@ -41,22 +41,23 @@ class Maintenance:
                     refs[res.sha256].append(name)
         return refs
 
-    def garbage(self, grace: float = GC_GRACE_SECONDS) -> Garbage:
-        """Blobs no lock references and that are older than ``grace`` seconds, with their sizes
-        (a younger one may belong to a command that runs without the lock, as on NFS)."""
+    def garbage(self, grace: float = GC_GRACE_SECONDS) -> tuple[Garbage, Garbage]:
+        """Blobs no lock references, with their sizes: those unreferenced for longer than ``grace``
+        seconds, and the younger ones that stay (one may belong to a command that runs without the
+        lock, as on NFS)."""
         referenced = self.referenced_blobs()
         now = time.time()
-        found = []
+        old: Garbage = []
+        young: Garbage = []
         for sha, size in self.blobs.iter_blobs():
             if sha in referenced:
                 continue
             try:
-                if now - os.lstat(self.blobs.path(sha)).st_ctime < grace:
-                    continue
+                changed = os.lstat(self.blobs.path(sha)).st_ctime
             except OSError:
                 continue
-            found.append((sha, size))
-        return found
+            (young if now - changed < grace else old).append((sha, size))
+        return old, young
 
     def remove_garbage(self, garbage: Garbage, grace: float = GC_GRACE_SECONDS) -> list[str]:
         """Delete unreferenced blobs, the views no UI stacks (they may link to what goes; files
@@ -90,6 +91,7 @@ class Maintenance:
             packs=usage,
             store_bytes=sum(sizes.values()),
             referenced_bytes=unique,
+            unreferenced_bytes=sum(size for sha, size in sizes.items() if sha not in refs),
             saved_by_dedup=with_duplicates - unique,
         )
 

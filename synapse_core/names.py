@@ -63,6 +63,8 @@ def check_pack_name(name: str) -> str:
     problem = problem_with_name(name)
     if problem is None and name.startswith("work__"):
         problem = "the prefix 'work__' is reserved for work profiles"
+    if problem is None and name.startswith("."):
+        problem = "it starts with a dot (a hidden folder, and one that git's history of state/ leaves out: '.git')"
     if problem is not None:
         raise InvalidInput(f"invalid pack name {name!r}: {problem}; choose another with --name")
     return name

@@ -105,6 +105,10 @@ class GcResult(Result):
     blobs: int
     bytes: int
     removed: list[str]
+    kept_blobs: int = 0
+    """Unreferenced blobs kept because they became so within the grace period (``--now`` takes them)."""
+    kept_bytes: int = 0
+    grace_hours: float = 0.0
 
 
 class PackUsage(Result):
@@ -122,6 +126,8 @@ class DuReport(Result):
     packs: list[PackUsage]
     store_bytes: int
     referenced_bytes: int
+    unreferenced_bytes: int = 0
+    """Blobs no pack references any more: what 'synapse gc' removes once their grace period is over."""
     saved_by_dedup: int
 
 

@@ -1095,11 +1095,17 @@ class Store:
 
         grace = 0.0 if now else GC_GRACE_SECONDS
         with self.mutation("gc") as change:
-            garbage = self.maintenance.garbage(grace)
+            garbage, young = self.maintenance.garbage(grace)
             if not dry_run:
                 change.notes += self.maintenance.remove_garbage(garbage, grace)
         return GcResult(
-            dry_run=dry_run, blobs=len(garbage), bytes=sum(s for _, s in garbage), removed=[s for s, _ in garbage]
+            dry_run=dry_run,
+            blobs=len(garbage),
+            bytes=sum(s for _, s in garbage),
+            removed=[s for s, _ in garbage],
+            kept_blobs=len(young),
+            kept_bytes=sum(s for _, s in young),
+            grace_hours=grace / 3600,
         )
 
     def du(self) -> DuReport:

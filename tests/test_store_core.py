@@ -517,7 +517,15 @@ def test_gc_removes_only_unreferenced_blobs_and_stale_temps(cli: Harness, make_l
     dry = cli("gc", "--now", "--dry-run", "--json")
     assert dry.returncode == 0
     report = json.loads(dry.stdout)
-    assert report == {"dry_run": True, "blobs": 1, "bytes": drop.stat().st_size, "removed": [sha256_of(drop)]}
+    assert report == {
+        "dry_run": True,
+        "blobs": 1,
+        "bytes": drop.stat().st_size,
+        "removed": [sha256_of(drop)],
+        "kept_blobs": 0,
+        "kept_bytes": 0,
+        "grace_hours": 0.0,
+    }
     assert cli.blob(sha256_of(drop)).exists() and stale.exists()
 
     report = json.loads(cli("gc", "--now", "--json").stdout)

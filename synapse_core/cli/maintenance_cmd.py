@@ -18,7 +18,16 @@ def gc(ctx: click.Context, dry_run: bool, now: bool, as_json: bool) -> None:
     """Remove files no pack references (those unreferenced for a few hours: see --now)."""
     result = state(ctx).store(as_json).gc(dry_run=dry_run, now=now)
     verb = "would remove" if dry_run else "removed"
-    emit(result, as_json, lambda: click.echo(f"{verb} {result.blobs} blob(s), {human_size(result.bytes)}"))
+
+    def human() -> None:
+        click.echo(f"{verb} {result.blobs} blob(s), {human_size(result.bytes)}")
+        if result.kept_blobs:
+            click.echo(
+                f"kept {result.kept_blobs} blob(s), {human_size(result.kept_bytes)}, unreferenced for less than "
+                f"{result.grace_hours:g} h (a command running elsewhere may still take them); --now removes them"
+            )
+
+    emit(result, as_json, human)
 
 
 @click.command()
@@ -46,6 +55,8 @@ def du(ctx: click.Context, remote: bool, as_json: bool) -> None:
             shared = f"  ({human_size(p.shared_bytes)} shared)" if p.shared_bytes else ""
             click.echo(f"{p.pack:<28} {human_size(p.bytes):>10}{shared}")
         click.echo(f"library: {human_size(report.store_bytes)}; saved by dedup: {human_size(report.saved_by_dedup)}")
+        if report.unreferenced_bytes:
+            click.echo(f"no pack references {human_size(report.unreferenced_bytes)}: 'synapse gc' removes it")
 
     emit(report, as_json, human)
 
