@@ -14,6 +14,7 @@ import hashlib
 import json
 import os
 import stat
+import threading
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -24,9 +25,10 @@ import attrs
 
 from synapse_core.errors import IntegrityError, InvalidInput, SynapseError, disk_error
 from synapse_core.hashing import HashAhead, file_identity, hash_file
-from synapse_core.layout import StoreLayout, fsync_dir, is_inside
+from synapse_core.layout import StoreLayout, fsync_dir, is_inside, writer_alive
 
 CHUNK = 4 * 1024 * 1024
+KERNEL_COPY_PIECE = 64 * 1024 * 1024
 TEMP_GRACE_SECONDS = 24 * 3600
 PARTIAL_GRACE_SECONDS = 7 * 24 * 3600
 FICLONE = 0x40049409
@@ -124,8 +126,8 @@ def _kernel_copy(src: int, dst: int, size: int) -> int:
     fewer than ``size`` where the kernel or filesystem cannot (the caller copies the rest)."""
     copied = 0
     try:
-        while copied < size:
-            n = os.copy_file_range(src, dst, size - copied)
+        while copied < size:  # in pieces: Ctrl-C is handled between two calls, within a fraction of a second
+            n = os.copy_file_range(src, dst, min(size - copied, KERNEL_COPY_PIECE))
             if n == 0:
                 break
             copied += n
@@ -252,15 +254,18 @@ class BlobStore:
         created = self._publish(temp, sha256, shared)
         return Ingested(sha256, size, created, (source, before.st_mode) if shared and created else None)
 
-    def hash_source(self, source: Path, before: os.stat_result, progress: Progress | None) -> tuple[str, int]:
-        """The sha256 and size of a local file: hashed ahead if it was (and is unchanged), else now."""
+    def hash_source(
+        self, source: Path, before: os.stat_result, progress: Progress | None, stop: threading.Event | None = None
+    ) -> tuple[str, int]:
+        """The sha256 and size of a local file: hashed ahead if it was (and is unchanged), else now
+        (``stop``: see :func:`hash_file`)."""
         known = self.known.get(file_identity(before))
         if known is not None:
             if progress:
                 progress(before.st_size)
             return known, before.st_size
-        ahead = self.ahead.take(source, before, progress) if self.ahead else None
-        return ahead or hash_file(source, progress)
+        ahead = self.ahead.take(source, before, progress, stop) if self.ahead else None
+        return ahead or hash_file(source, progress, stop)
 
     def _link_or_clone(self, source: Path, temp: Path) -> None:
         """A reflink (copy-on-write clone) where the filesystem has them, else a hard link."""
@@ -349,16 +354,36 @@ class BlobStore:
         tmp.mkdir(parents=True, exist_ok=True)
         return tmp
 
-    def clean_temps(self, now: float | None = None) -> int:
-        """Remove temps and partial downloads older than their grace period; return how many."""
-        now = time.time() if now is None else now
-        removed = 0
+    def stale_temps(self) -> list[tuple[Path, int, float]]:
+        """The temps in data/tmp whose writer no longer runs here (a command that was killed), with
+        size and mtime; resumable partial downloads are not among them."""
         tmp = self.layout.tmp_dir
         if not tmp.is_dir() or tmp.is_symlink() or not is_inside(self.layout.root, tmp / "probe"):
-            return 0  # never clean a folder a link leads to
-        for entry in os.scandir(self.layout.tmp_dir):
-            grace = PARTIAL_GRACE_SECONDS if ".part" in entry.name else TEMP_GRACE_SECONDS
-            if entry.is_file(follow_symlinks=False) and now - entry.stat().st_mtime > grace:
+            return []  # never look through a link that leads out of the store
+        found = []
+        for entry in os.scandir(tmp):
+            if ".part" in entry.name or not entry.is_file(follow_symlinks=False) or writer_alive(entry.name):
+                continue
+            with contextlib.suppress(OSError):
+                info = entry.stat(follow_symlinks=False)
+                found.append((Path(entry.path), info.st_size, info.st_mtime))
+        return found
+
+    def clean_temps(self, grace: float = TEMP_GRACE_SECONDS, now: float | None = None) -> int:
+        """Remove the temps of killed commands older than ``grace`` seconds (a younger one may be
+        another host's, whose pid means nothing here) and partial downloads older than theirs."""
+        now = time.time() if now is None else now
+        removed = 0
+        for path, _size, mtime in self.stale_temps():
+            if now - mtime >= grace:
+                path.unlink(missing_ok=True)
+                removed += 1
+        tmp = self.layout.tmp_dir
+        if not tmp.is_dir() or tmp.is_symlink() or not is_inside(self.layout.root, tmp / "probe"):
+            return removed
+        for entry in os.scandir(tmp):
+            partial = ".part" in entry.name and entry.is_file(follow_symlinks=False)
+            if partial and now - entry.stat(follow_symlinks=False).st_mtime > PARTIAL_GRACE_SECONDS:
                 Path(entry.path).unlink(missing_ok=True)
                 removed += 1
         return removed
@@ -410,8 +435,10 @@ class BlobWriter:
         source on the other core. A source that changes meanwhile is refused, so the blob's
         bytes are the bytes that were hashed."""
         before = source.stat()
-        with ThreadPoolExecutor(max_workers=1) as hasher:
-            hashed = hasher.submit(self.store.hash_source, source, before, progress)
+        stop = threading.Event()
+        hasher = ThreadPoolExecutor(max_workers=1)
+        try:
+            hashed = hasher.submit(self.store.hash_source, source, before, progress, stop)
             try:
                 with open(source, "rb", buffering=0) as handle:
                     copied = _kernel_copy(handle.fileno(), self._fd, before.st_size)
@@ -425,6 +452,11 @@ class BlobWriter:
                 hashed.result()
                 raise _disk_error(exc, self.what) from exc
             sha256, size = hashed.result()
+        except BaseException:  # Ctrl-C: the hash stops at its next read instead of reading the whole file
+            stop.set()
+            raise
+        finally:
+            hasher.shutdown(wait=True)
         _check_unchanged(source, before, size)
         self.size, self._known_sha256 = size, sha256
 

@@ -55,6 +55,13 @@ class StateFileInvalid(SynapseError):
     code = "state_invalid"
 
 
+class Interrupted(SynapseError):
+    """The user pressed Ctrl-C before anything changed (exit 130, as a shell reports SIGINT)."""
+
+    exit_code = 130
+    code = "interrupted"
+
+
 class IntegrityError(SynapseError):
     """Bytes did not match the hash or size they were promised to have."""
 

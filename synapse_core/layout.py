@@ -15,12 +15,12 @@ import re
 import shutil
 import threading
 import uuid
-from collections.abc import Collection, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
-from synapse_core.errors import NotInitialised, StateFileInvalid, SynapseError, disk_error
+from synapse_core.errors import Interrupted, NotInitialised, StateFileInvalid, SynapseError, disk_error
 
 if TYPE_CHECKING:
     from pydantic import BaseModel
@@ -144,7 +144,7 @@ class StoreLayout:
         found = []
         for folder, pattern in patterns:
             for path in sorted(folder.glob(pattern)) if folder.is_dir() else ():
-                if is_inside(self.root, path) and not _writer_alive(path.name):
+                if is_inside(self.root, path) and not writer_alive(path.name):
                     found.append(path)
         return found
 
@@ -176,7 +176,7 @@ def _syncfs(folder: Path) -> None:
 _WRITER_PID = re.compile(r"[.-](\d+)[.-][0-9a-f]{8,12}(?:\.tmp)?$")
 
 
-def _writer_alive(name: str) -> bool:
+def writer_alive(name: str) -> bool:
     """Whether the process whose pid a temp's name carries still runs (a name without one: no)."""
     match = _WRITER_PID.search(name)
     if match is None or int(match[1]) == os.getpid():
@@ -197,7 +197,7 @@ def remove_dead_temps(folder: Path, names: Collection[str]) -> None:
         for entry in os.scandir(folder):
             match = _TEMP_OF.match(entry.name)
             ours = match and match[1] in names and entry.is_file(follow_symlinks=False)
-            if ours and not _writer_alive(entry.name):
+            if ours and not writer_alive(entry.name):
                 os.unlink(entry.path)
 
 
@@ -309,8 +309,20 @@ NO_LOCK_SWITCH = "SYNAPSE_TEST_NO_LOCK"
 """Set to 1, the store lock does nothing, as on a file system where locks silently fail (tests only)."""
 
 
+WAIT_NOTICE_SECONDS = 1.0
+"""How long a command waits for the store lock before it says so."""
+
+
 class StoreLock:
-    """An inter-process lock around mutations; re-entrant within a process."""
+    """An inter-process lock around mutations; re-entrant within a process.
+
+    The holder writes into the lock file what it runs (``pid N: <activity>``) so that a command
+    that has to wait can say for whom (through :attr:`on_wait`, which the CLI sets)."""
+
+    activity: ClassVar[str] = "a synapse command"
+    """What this process runs, as other commands waiting for the lock are told (set by the CLI)."""
+    on_wait: ClassVar[Callable[[str], None] | None] = None
+    """Called once, after :data:`WAIT_NOTICE_SECONDS` of waiting, with what the holder runs."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
@@ -334,10 +346,17 @@ class StoreLock:
                         f"cannot lock the store: {self.path} {what}; remove it (Synapse recreates it)"
                     ) from exc
                 try:
-                    fcntl.flock(self._fd, fcntl.LOCK_EX)
+                    self._acquire(self._fd)
                 except OSError as exc:  # e.g. a filesystem without locks: correctness does not rely on it
                     if exc.errno not in (errno.ENOLCK, errno.EOPNOTSUPP):
+                        os.close(self._fd)
+                        self._fd = None
                         raise
+                except BaseException:
+                    os.close(self._fd)
+                    self._fd = None
+                    raise
+                self._record(self._fd)
             self._depth += 1
             try:
                 yield
@@ -346,3 +365,44 @@ class StoreLock:
                 if self._depth == 0 and self._fd is not None:
                     os.close(self._fd)
                     self._fd = None
+
+    def _acquire(self, fd: int) -> None:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return
+        except BlockingIOError:
+            pass
+        notice = threading.Timer(WAIT_NOTICE_SECONDS, self._announce, (fd,)) if StoreLock.on_wait else None
+        if notice is not None:
+            notice.daemon = True
+            notice.start()
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+        except KeyboardInterrupt:
+            raise Interrupted(
+                f"interrupted while waiting for another synapse command ({self.holder(fd)}); nothing was changed"
+            ) from None
+        finally:
+            if notice is not None:
+                notice.cancel()
+
+    def _announce(self, fd: int) -> None:
+        if StoreLock.on_wait is not None:  # read on the class: a function stored there is not a method
+            StoreLock.on_wait(self.holder(fd))
+
+    @staticmethod
+    def holder(fd: int) -> str:
+        """What the command holding the lock recorded: ``<activity>, pid N``."""
+        try:
+            line = os.pread(fd, 512, 0).decode("utf-8", "replace").strip()
+        except OSError:
+            line = ""
+        pid, _, doing = line.partition(": ")
+        return f"{doing}, pid {pid}" if pid.isdigit() and doing else "its pid is not known"
+
+    def _record(self, fd: int) -> None:
+        """Say in the lock file what this process runs (best effort: a waiter only reads it)."""
+        with contextlib.suppress(OSError):
+            data = f"{os.getpid()}: {StoreLock.activity}\n".encode()
+            os.pwrite(fd, data, 0)
+            os.ftruncate(fd, len(data))

@@ -73,7 +73,7 @@ class Maintenance:
             discard_leftovers(self.layout.root, self.views.leftovers(ui))
         for sha, _ in garbage:
             self.blobs.remove(sha)
-        self.blobs.clean_temps()
+        self.blobs.clean_temps(grace)
         return kept.kept + kept.problems
 
     def du(self) -> DuReport:
@@ -87,13 +87,28 @@ class Maintenance:
             usage.append(PackUsage(pack=name, bytes=sum(shas.values()), shared_bytes=shared))
         unique = sum(sizes.get(sha, 0) for sha in refs)
         with_duplicates = sum(sizes.get(sha, 0) * len(packs) for sha, packs in refs.items())
+        temps = self.blobs.stale_temps()
         return DuReport(
             packs=usage,
             store_bytes=sum(sizes.values()),
             referenced_bytes=unique,
             unreferenced_bytes=sum(size for sha, size in sizes.items() if sha not in refs),
             saved_by_dedup=with_duplicates - unique,
+            temps=len(temps),
+            temp_bytes=sum(size for _, size, _ in temps),
         )
+
+    def temp_notices(self) -> list[Notice]:
+        """Temps killed commands left in data/tmp: gc removes them past its grace period."""
+        temps = self.blobs.stale_temps()
+        if not temps:
+            return []
+        size = sum(s for _, s, _ in temps)
+        message = (
+            f"{len(temps)} temp file(s), {size} bytes, in {self.layout.tmp_dir} were left by killed commands; "
+            f"'synapse gc' removes them once they are {GC_GRACE_SECONDS // 3600} h old ('synapse gc --now': at once)"
+        )
+        return [Notice(check="no leftovers of killed commands", message=message)]
 
     def check(
         self, *, verify_blobs: bool, fix: bool, rebuild_views: bool

@@ -129,6 +129,9 @@ class DuReport(Result):
     unreferenced_bytes: int = 0
     """Blobs no pack references any more: what 'synapse gc' removes once their grace period is over."""
     saved_by_dedup: int
+    temps: int = 0
+    """Temp files in data/tmp that killed commands left (gc removes them past its grace period)."""
+    temp_bytes: int = 0
 
 
 class Problem(Result):

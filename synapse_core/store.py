@@ -1185,7 +1185,7 @@ class Store:
         return DoctorReport(
             checks=checks,
             problems=problems,
-            notices=notices,
+            notices=notices + self.maintenance.temp_notices(),
             history=self.history.enabled,
             plugin_failures=failures,
             kept=self.keeper.kept(self.views.installed_uis()),

@@ -1,4 +1,4 @@
-"""Sharp edges users hit (issue 11, item 3, part edges1): a store that cannot be written, serve on every interface, doctor notices, check-updates --max-age; the real CLI as a subprocess."""
+"""Sharp edges users hit (issue 11, item 3, part edges1): a store that cannot be written, serve on every interface, doctor notices, check-updates --max-age, waiting for the lock and Ctrl-C, temps of killed commands; the real CLI as a subprocess."""
 
 from __future__ import annotations
 
@@ -211,10 +211,18 @@ def _read_only(folder: Path) -> Iterator[None]:
 
 
 def _tree(root: Path) -> dict[str, bytes | str]:
-    return {
-        str(p.relative_to(root)): os.readlink(p) if p.is_symlink() else p.read_bytes() if p.is_file() else "dir"
+    """Every file and link under the store with its bytes or target, but data/.lock (who last held
+    the lock) and git's own files (a rollback's reset writes its reflog), with the commit state/ is at."""
+    git = root / "state" / ".git"
+    tree: dict[str, bytes | str] = {
+        str(p.relative_to(root)): os.readlink(p) if p.is_symlink() else p.read_bytes()
         for p in sorted(root.rglob("*"))
+        if (p.is_symlink() or p.is_file()) and p != root / "data" / ".lock" and git not in p.parents
     }
+    if git.is_dir():
+        head = ["git", "-C", str(root / "state"), "rev-parse", "HEAD"]
+        tree["HEAD"] = subprocess.run(head, capture_output=True, text=True, check=True).stdout
+    return tree
 
 
 def test_a_store_on_a_read_only_path_says_so_in_one_line(tmp_path: Path) -> None:
@@ -245,3 +253,170 @@ def test_a_store_on_a_read_only_path_says_so_in_one_line(tmp_path: Path) -> None
         assert str(root) in fresh.stderr and "Traceback" not in fresh.stderr
     assert _tree(root) == before, "nothing changed"
     assert other.exists()
+
+
+HOLD_LOCK = """
+import sys, time
+from pathlib import Path
+from synapse_core.cli.main import activity
+from synapse_core.layout import StoreLock
+StoreLock.activity = activity(sys.argv[2:])
+with StoreLock(Path(sys.argv[1])).hold():
+    print("held", flush=True)
+    time.sleep(60)
+"""
+
+
+@contextmanager
+def _lock_held(root: Path, *doing: str) -> Iterator[int]:
+    """The store lock held by another process, which records ``doing`` as the CLI would; its pid."""
+    holder = subprocess.Popen(
+        [sys.executable, "-c", HOLD_LOCK, str(root / "data" / ".lock"), *doing],
+        stdout=subprocess.PIPE,
+        text=True,
+        env=_env(),
+    )
+    try:
+        assert holder.stdout is not None and holder.stdout.readline() == "held\n"
+        yield holder.pid
+    finally:
+        holder.kill()
+        holder.wait()
+
+
+def _start(root: Path, *args: str | Path, **env: str) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [str(SYNAPSE), "--root", str(root), *map(str, args)],
+        env=_env(**env),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def _wait_for_line(process: subprocess.Popen[str], timeout: float = 30) -> tuple[str, float]:
+    """The first line the process writes on stderr, and when it came (monotonic)."""
+    assert process.stderr is not None
+    line = process.stderr.readline()
+    assert line, f"no line on stderr; exit {process.wait(timeout)}"
+    return line, time.monotonic()
+
+
+def test_waiting_for_the_lock_says_for_whom_and_ctrl_c_exits_cleanly(tmp_path: Path) -> None:
+    root = tmp_path / "store"
+    comfy = {"SYNAPSE_LOAD_PLUGINS": "comfyui"}
+    assert _cli(root, "store", "init", **comfy).returncode == 0
+    assert _cli(root, "import", lora_file(tmp_path / "files" / "a.safetensors"), "--name", "A", **comfy).returncode == 0
+    used = _cli(root, "use", "A", **comfy)
+    assert used.returncode == 0 and used.stderr == "", used.stderr
+    assert (root / "data" / ".lock").read_text().split(": ", 1)[1] == "use A\n", "the holder records what it runs"
+    before = _tree(root)
+
+    with _lock_held(root, "install", "VelvetPortrait", "--sync") as pid:
+        started = time.monotonic()
+        waiter = _start(root, "back", **comfy)
+        line, when = _wait_for_line(waiter)
+        assert line == f"waiting for another synapse command: install VelvetPortrait, pid {pid}…\n"
+        assert 0.8 < when - started < 15, "said after about a second"
+        assert waiter.poll() is None, "still waiting"
+        waiter.send_signal(signal.SIGINT)
+        out, err = waiter.communicate(timeout=10)
+        assert waiter.returncode == 130, (out, err)
+        assert out == "" and len(err.strip().splitlines()) == 1 and "Traceback" not in err, err
+        assert "interrupted" in err and "nothing was changed" in err
+    assert _tree(root) == before, "nothing changed"
+
+    with _lock_held(root, "gc"):  # a command that gets the lock soon enough says nothing
+        waiter = _start(root, "back", **comfy)
+        time.sleep(0.3)
+    out, err = waiter.communicate(timeout=30)
+    assert waiter.returncode == 0 and err == "", err
+
+
+def _sparse_lora(path: Path, size: int) -> Path:
+    """A LoRA whose tensors are one hole of ``size`` bytes: large to read, nothing on disk."""
+    count = size // 4
+    header = {
+        "lora_unet_down_blocks_0.lora_down.weight": {
+            "dtype": "F16",
+            "shape": [count, 1],
+            "data_offsets": [0, 2 * count],
+        },
+        "lora_unet_down_blocks_0.lora_up.weight": {
+            "dtype": "F16",
+            "shape": [1, count],
+            "data_offsets": [2 * count, 4 * count],
+        },
+        "__metadata__": {"ss_network_module": "networks.lora"},
+    }
+    raw = json.dumps(header).encode()
+    raw += b" " * (-len(raw) % 8)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("wb") as handle:
+        handle.write(len(raw).to_bytes(8, "little") + raw)
+        handle.truncate(8 + len(raw) + 4 * count)
+    return path
+
+
+def _identity(path: Path) -> tuple[int, int, int, int]:
+    info = path.stat()
+    return info.st_ino, info.st_size, info.st_mtime_ns, info.st_mode
+
+
+@pytest.mark.slow
+def test_ctrl_c_during_a_local_import_stops_at_once_and_leaves_nothing(tmp_path: Path) -> None:
+    root = tmp_path / "store"
+    comfy = {"SYNAPSE_LOAD_PLUGINS": "comfyui"}
+    assert _cli(root, "store", "init", **comfy).returncode == 0
+    big = _sparse_lora(tmp_path / "files" / "big.safetensors", 3 << 30)  # seconds of hashing on any machine
+    original = _identity(big)
+    before = _tree(root)
+    tmp = root / "data" / "tmp"
+    importer = _start(root, "import", big, "--name", "Big", **comfy)
+    try:
+        deadline = time.monotonic() + 60
+        while not any(tmp.glob(".ingest.*")):  # the copy has begun
+            assert importer.poll() is None and time.monotonic() < deadline, importer.communicate()
+            time.sleep(0.005)
+        time.sleep(0.2)
+        assert importer.poll() is None, "the import was still running"
+        interrupted = time.monotonic()
+        importer.send_signal(signal.SIGINT)
+        _out, err = importer.communicate(timeout=30)
+        stopped = time.monotonic() - interrupted
+    finally:
+        importer.kill()
+        importer.wait()
+    assert importer.returncode == 130 and "Traceback" not in err, err
+    assert stopped < 5, f"stopped {stopped:.1f} s after Ctrl-C"  # about 0.1 s on an idle machine
+    assert _tree(root) == before, "no temp, no blob, no pack"
+    assert _identity(big) == original
+
+
+def test_temps_of_killed_commands_are_reported_and_gc_removes_them_past_the_grace_period(tmp_path: Path) -> None:
+    root = tmp_path / "store"
+    assert _cli(root, "store", "init").returncode == 0
+    tmp = root / "data" / "tmp"
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    old = tmp / f".ingest.{dead.pid}.0123456789ab.tmp"  # named as BlobStore names them; its writer is gone
+    young = tmp / f".ingest.{dead.pid}.ba9876543210.tmp"
+    old.write_bytes(b"x" * 1000)
+    young.write_bytes(b"y" * 24)
+    seven_hours_ago = time.time() - 7 * 3600
+    os.utime(old, (seven_hours_ago, seven_hours_ago))
+    running = tmp / f".ingest.{os.getpid()}.aaaaaaaaaaaa.tmp"  # a command that still runs
+    running.write_bytes(b"z")
+
+    du = json.loads(_cli(root, "du", "--json").stdout)
+    assert (du["temps"], du["temp_bytes"]) == (2, 1024)
+    assert "temps left by killed commands: 2 file(s)" in _cli(root, "du").stdout
+    doctor = _cli(root, "doctor", "--json")
+    assert doctor.returncode == 0
+    [notice] = [n for n in json.loads(doctor.stdout)["notices"] if "temp" in n["message"]]
+    assert "2 temp file(s)" in notice["message"] and "synapse gc" in notice["message"]
+
+    assert _cli(root, "gc").returncode == 0
+    assert not old.exists() and young.exists() and running.exists(), "only what is past the grace period"
+    assert _cli(root, "gc", "--now").returncode == 0
+    assert not young.exists() and running.exists(), "never the temp of a command that runs"

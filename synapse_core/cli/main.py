@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Sequence
 from importlib import import_module
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
 
 import click
 
@@ -60,6 +62,28 @@ BUILTIN_COMMANDS: dict[str, tuple[str, str]] = {
 
 def _warn(message: str) -> None:
     click.echo(f"warning: {message}", err=True)
+
+
+def _say_waiting(holder: str) -> None:
+    click.echo(f"waiting for another synapse command: {holder}…", err=True)
+
+
+def activity(argv: Sequence[str]) -> str:
+    """What a command line runs, for others waiting on the lock: the command and its arguments,
+    without options (their values may be secrets) and URLs without their query or user."""
+    words: list[str] = []
+    rest = list(argv)
+    while rest and rest[0].startswith("-"):  # the group's options: --root takes a value
+        rest = rest[2:] if rest[0] == "--root" else rest[1:]
+    for word in rest:
+        if word.startswith("-"):
+            break
+        if "://" in word:
+            parts = urlsplit(word)
+            word = f"{parts.scheme}://{parts.hostname or ''}{parts.path}"
+        words.append(word)
+    text = " ".join(words[:4]) + (" …" if len(words) > 4 else "")
+    return "".join(c if c.isprintable() else "?" for c in text)[:200] or "synapse"
 
 
 class CliState:
@@ -136,6 +160,11 @@ class SynapseGroup(click.Group):
 
     def main(self, *args: Any, **kwargs: Any) -> Any:
         """Run the CLI; a SynapseError becomes one line on stderr and its exit code."""
+        from synapse_core.layout import StoreLock
+
+        argv = kwargs.get("args") or (args[0] if args else None)
+        StoreLock.activity = activity(sys.argv[1:] if argv is None else list(argv))
+        StoreLock.on_wait = _say_waiting
         try:
             kwargs["standalone_mode"] = False
             return super().main(*args, **kwargs)

@@ -57,6 +57,11 @@ def du(ctx: click.Context, remote: bool, as_json: bool) -> None:
         click.echo(f"library: {human_size(report.store_bytes)}; saved by dedup: {human_size(report.saved_by_dedup)}")
         if report.unreferenced_bytes:
             click.echo(f"no pack references {human_size(report.unreferenced_bytes)}: 'synapse gc' removes it")
+        if report.temps:
+            click.echo(
+                f"temps left by killed commands: {report.temps} file(s), {human_size(report.temp_bytes)} "
+                "('synapse gc' removes them past its grace period; --now: at once)"
+            )
 
     emit(report, as_json, human)
 
