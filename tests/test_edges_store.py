@@ -284,6 +284,11 @@ def _lock_held(root: Path, *doing: str) -> Iterator[int]:
         holder.wait()
 
 
+def _default_sigint() -> None:
+    # as at a terminal: a suite started in the background by a shell inherits SIGINT ignored
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def _start(root: Path, *args: str | Path, **env: str) -> subprocess.Popen[str]:
     return subprocess.Popen(
         [str(SYNAPSE), "--root", str(root), *map(str, args)],
@@ -291,6 +296,7 @@ def _start(root: Path, *args: str | Path, **env: str) -> subprocess.Popen[str]:
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        preexec_fn=_default_sigint,
     )
 
 
